@@ -1,0 +1,180 @@
+"""The SPHINX-X model, top to bottom:
+
+    views (from the processor) -> MoV features -> projector -> [start|view|end] / [skip] blocks
+    -> placed right after BOS in the LLM's input embeddings -> causal LM -> loss on supervised tokens
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache
+from transformers.utils import ModelOutput
+
+from ..config import SphinxXConfig
+from .llm import build_llm
+from .projector import Projector
+from .token_layout import VisualTokenEmbeddings, count_visual_tokens
+from .vision_experts import MixtureOfVisualExperts
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class SphinxXOutput(ModelOutput):
+    """`loss` is the mean cross-entropy over supervised tokens; `cache` feeds the next decoding step."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    cache: Cache | None = None
+    supervised_tokens: torch.Tensor | None = None
+
+
+class SphinxXPreTrainedModel(PreTrainedModel):
+    config: SphinxXConfig
+    config_class = SphinxXConfig
+    base_model_prefix = ""
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _no_split_modules = ["LlamaDecoderLayer", "MixtralDecoderLayer", "Dinov2Layer", "ConvNextStage"]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, VisualTokenEmbeddings):
+            for parameter in (module.start_img, module.end_img, module.skip_img):
+                init.normal_(parameter, mean=0.0, std=self.config.initializer_range)
+
+
+class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
+    def __init__(self, config: SphinxXConfig):
+        super().__init__(config)
+        hidden_size = config.text_config.hidden_size
+        self.vision_experts = MixtureOfVisualExperts(config.convnext_config, config.dinov2_config)
+        self.projector = Projector(config.visual_feature_size, hidden_size, config.projector_layernorm_eps)
+        self.visual_tokens = VisualTokenEmbeddings(hidden_size)
+        self.language_model = build_llm(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def get_output_embeddings(self):
+        return self.language_model.get_output_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values_convnext: torch.Tensor | None = None,
+        pixel_values_dinov2: torch.Tensor | None = None,
+        views_skipped: torch.BoolTensor | None = None,
+        has_image: torch.BoolTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+        **llm_kwargs,
+    ) -> SphinxXOutput:
+        """One pass over a batch, prefill or training.
+
+        input_ids: `[B, T]`, one `image_token_id` per visual token (the processor writes them).
+        pixel_values_*: `[N, 3, V, V]`, the encoded views of all images of the batch, sample by sample.
+        views_skipped: `[B, 1 + grid**2]`, True where a sub-image is replaced by the skip token.
+        has_image: `[B]`, False for text-only samples (their `views_skipped` row is ignored).
+        labels: `[B, T]`, `IGNORE_INDEX` everywhere but the supervised tokens.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if position_ids is None:
+            position_ids = positions_from_mask(attention_mask)
+        inputs_embeds = self.embed_inputs(input_ids, pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
+        output = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **llm_kwargs,
+        )
+        loss, supervised = (None, None) if labels is None else supervised_loss(output.logits, labels)
+        return SphinxXOutput(loss=loss, logits=output.logits, cache=output.cache, supervised_tokens=supervised)
+
+    def embed_inputs(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values_convnext: torch.Tensor | None,
+        pixel_values_dinov2: torch.Tensor | None,
+        views_skipped: torch.BoolTensor | None,
+        has_image: torch.BoolTensor | None,
+    ) -> torch.Tensor:
+        """`[B, T]` ids -> `[B, T, D]` embeddings, visual tokens filled in at their placeholders."""
+        is_visual = input_ids == self.config.image_token_id
+        embeds = self.get_input_embeddings()(input_ids.masked_fill(is_visual, 0))
+        images = self.image_blocks(pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
+        check_visual_token_counts(is_visual, images, has_image)
+        if not images:
+            return embeds
+        visual = torch.cat(images).to(embeds.dtype)
+        return embeds.masked_scatter(is_visual[..., None], visual)
+
+    def image_blocks(
+        self,
+        pixel_values_convnext: torch.Tensor | None,
+        pixel_values_dinov2: torch.Tensor | None,
+        views_skipped: torch.BoolTensor | None,
+        has_image: torch.BoolTensor | None,
+    ) -> list[torch.Tensor]:
+        """One `[visual tokens, D]` block per image of the batch (text-only samples have none)."""
+        if pixel_values_convnext is None:
+            return []
+        features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
+        view_tokens = self.projector(features.to(self.projector.linear.weight.dtype))  # [N, 257, D]
+        blocks, start = [], 0
+        for skipped in views_skipped[has_image].tolist():
+            num_encoded = skipped.count(False)
+            blocks.append(self.visual_tokens.image_block(view_tokens[start : start + num_encoded], skipped))
+            start += num_encoded
+        if start != view_tokens.shape[0]:
+            raise ValueError(f"views_skipped asks for {start} encoded views, pixel_values holds {view_tokens.shape[0]}")
+        return blocks
+
+
+def check_visual_token_counts(
+    is_visual: torch.BoolTensor, images: Sequence[torch.Tensor], has_image: torch.BoolTensor | None
+) -> None:
+    """The processor's placeholders and the model's image blocks must agree, sample by sample."""
+    placeholders = is_visual.sum(dim=1).tolist()
+    with_image = has_image.tolist() if has_image is not None else [False] * len(placeholders)
+    blocks = iter(images)
+    for index, (count, present) in enumerate(zip(placeholders, with_image)):
+        produced = len(next(blocks, ())) if present else 0
+        if count != produced:
+            raise ValueError(
+                f"Image features and image tokens do not match: sample {index} has {count} image tokens "
+                f"in input_ids but its image gives {produced} visual tokens"
+            )
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.LongTensor:
+    """RoPE positions that start at 0 on each sample's first real token (left padding safe)."""
+    return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
+def supervised_loss(logits: torch.Tensor, labels: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean next-token cross-entropy over supervised positions, and their number."""
+    targets = labels[:, 1:]
+    supervised = (targets != IGNORE_INDEX).sum()
+    loss = F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    return loss / supervised.clamp(min=1), supervised
+

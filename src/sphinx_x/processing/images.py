@@ -1,0 +1,95 @@
+"""Open any image a user hands us as an upright 8-bit RGB picture, or fail with a clear error.
+
+Handles EXIF orientation, grayscale / palette / alpha / CMYK / 16-bit and float modes, truncated
+or unreadable files, and refuses images too large to decode safely before decoding them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# 64 megapixels: a 8192x8192 RGB image decodes to ~200 MB; anything larger is almost surely a
+# decompression bomb or a mistake, and our views never need that much detail.
+DEFAULT_MAX_PIXELS = 8192 * 8192
+
+# Transparent regions are shown on white, as viewers and browsers do.
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+class ImageLoadError(ValueError):
+    """An image could not be read; the message names the file and the reason."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image has more pixels than we agree to decode."""
+
+
+def load_image(source: str | os.PathLike | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read `source` (a path or a PIL image) as an upright RGB image."""
+    if isinstance(source, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(source), name="<PIL image>")
+    path = Path(source)
+    try:
+        with Image.open(path) as image:  # reads the header only
+            refuse_if_too_large(image, path, max_pixels)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return to_rgb(upright, name=str(path))
+    except FileNotFoundError as error:
+        raise ImageLoadError(f"{path}: no such image file") from error
+    except UnidentifiedImageError as error:
+        raise ImageLoadError(f"{path}: not a readable image (unknown or corrupt format)") from error
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"{path}: {error}") from error
+    except (OSError, SyntaxError) as error:  # PIL reports truncated data as OSError, bad headers as SyntaxError
+        raise ImageLoadError(f"{path}: could not decode the image ({error})") from error
+
+
+def refuse_if_too_large(image: Image.Image, path: Path, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}; "
+            "downscale it first or raise max_pixels"
+        )
+    if width == 0 or height == 0:
+        raise ImageLoadError(f"{path}: the image is empty ({width}x{height})")
+
+
+def to_rgb(image: Image.Image, name: str) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return high_depth_to_rgb(image)
+    if image.mode == "P":
+        image = image.convert("RGBA") if "transparency" in image.info else image.convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return composite_on_background(image.convert("RGBA"))
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise ImageLoadError(f"{name}: cannot convert image mode {image.mode!r} to RGB ({error})") from error
+
+
+def high_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit and float images: rescale to 0..255 by their type's range (float: by the data's range)."""
+    values = np.asarray(image)
+    if image.mode == "F":
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    else:
+        full_scale = 65535.0 if values.max() > 255 or image.mode.startswith("I;16") else 255.0
+        scaled = values.astype(np.float64) / full_scale
+    gray = np.clip(np.round(scaled * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(gray, mode="L").convert("RGB")
+
+
+def composite_on_background(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGB", rgba.size, ALPHA_BACKGROUND)
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
