@@ -37,12 +37,19 @@ def dinov2_giant() -> Dinov2Config:
 
 
 def toy_convnext() -> ConvNextConfig:
-    return ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5, image_size=32)
+    return ConvNextConfig(
+        hidden_sizes=[16, 32], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5, image_size=32
+    )
 
 
 def toy_dinov2() -> Dinov2Config:
     return Dinov2Config(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True, patch_size=8, image_size=32
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        use_swiglu_ffn=True,
+        patch_size=8,
+        image_size=32,
     )
 
 

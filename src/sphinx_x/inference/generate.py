@@ -50,7 +50,12 @@ def generate(
     images = {key: batch[key].to(device) for key in MODEL_INPUTS if key in batch}
 
     output = model(
-        batch["input_ids"].to(device), attention_mask, position_ids=position_ids, use_cache=True, logits_to_keep=1, **images
+        batch["input_ids"].to(device),
+        attention_mask,
+        position_ids=position_ids,
+        use_cache=True,
+        logits_to_keep=1,
+        **images,
     )
     for _ in range(settings.max_new_tokens):
         next_tokens = choose_next_tokens(output.logits[:, -1], settings, generator)
@@ -61,10 +66,16 @@ def generate(
                     on_text(index, delta)
         if all(stream.finished for stream in streams):
             break
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], dim=1)
+        attention_mask = torch.cat(
+            [attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], dim=1
+        )
         position_ids = position_ids[:, -1:] + 1
         output = model(
-            next_tokens[:, None], attention_mask, position_ids=position_ids, cache=output.cache, use_cache=True
+            next_tokens[:, None],
+            attention_mask,
+            position_ids=position_ids,
+            cache=output.cache,
+            use_cache=True,
         )
     for index, stream in enumerate(streams):
         delta = stream.flush()

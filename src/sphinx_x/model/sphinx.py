@@ -1,7 +1,7 @@
 """The SPHINX-X model, top to bottom:
 
-    views (from the processor) -> MoV features -> projector -> [start|view|end] / [skip] blocks
-    -> placed right after BOS in the LLM's input embeddings -> causal LM -> loss on supervised tokens
+views (from the processor) -> MoV features -> projector -> [start|view|end] / [skip] blocks
+-> placed right after BOS in the LLM's input embeddings -> causal LM -> loss on supervised tokens
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from transformers.utils import ModelOutput
 from ..config import SphinxXConfig
 from .llm import build_llm
 from .projector import Projector
-from .token_layout import VisualTokenEmbeddings, count_visual_tokens
+from .token_layout import VisualTokenEmbeddings
 from .vision_experts import MixtureOfVisualExperts
 
 IGNORE_INDEX = -100
@@ -95,7 +95,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask)
-        inputs_embeds = self.embed_inputs(input_ids, pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
+        inputs_embeds = self.embed_inputs(
+            input_ids, pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image
+        )
         output = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -106,7 +108,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
             **llm_kwargs,
         )
         loss, supervised = (None, None) if labels is None else supervised_loss(output.logits, labels)
-        return SphinxXOutput(loss=loss, logits=output.logits, cache=output.cache, supervised_tokens=supervised)
+        return SphinxXOutput(
+            loss=loss, logits=output.logits, cache=output.cache, supervised_tokens=supervised
+        )
 
     def embed_inputs(
         self,
@@ -144,7 +148,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
             blocks.append(self.visual_tokens.image_block(view_tokens[start : start + num_encoded], skipped))
             start += num_encoded
         if start != view_tokens.shape[0]:
-            raise ValueError(f"views_skipped asks for {start} encoded views, pixel_values holds {view_tokens.shape[0]}")
+            raise ValueError(
+                f"views_skipped asks for {start} encoded views, pixel_values holds {view_tokens.shape[0]}"
+            )
         return blocks
 
 
@@ -155,7 +161,7 @@ def check_visual_token_counts(
     placeholders = is_visual.sum(dim=1).tolist()
     with_image = has_image.tolist() if has_image is not None else [False] * len(placeholders)
     blocks = iter(images)
-    for index, (count, present) in enumerate(zip(placeholders, with_image)):
+    for index, (count, present) in enumerate(zip(placeholders, with_image, strict=True)):
         produced = len(next(blocks, ())) if present else 0
         if count != produced:
             raise ValueError(
@@ -177,4 +183,3 @@ def supervised_loss(logits: torch.Tensor, labels: torch.LongTensor) -> tuple[tor
         logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
     )
     return loss / supervised.clamp(min=1), supervised
-

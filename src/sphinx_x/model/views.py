@@ -111,14 +111,17 @@ class ImageTransform:
         square = self.padded_square(image, geometry)
         encoded = [index for index, skipped in enumerate(geometry.skipped) if not skipped]
         pixels = {
-            expert: all_views(square, self.grid, view_size)[encoded] for expert, view_size in self.view_sizes.items()
+            expert: all_views(square, self.grid, view_size)[encoded]
+            for expert, view_size in self.view_sizes.items()
         }
         return ImageViews(geometry, pixels)
 
     def padded_square(self, image: Image.Image, geometry: ViewGeometry) -> torch.Tensor:
         """`[3, S, S]` CLIP-normalised square."""
         if self.padding == "center":
-            return normalize(to_tensor(pad_to_square_centered(image).resize((self.square_side,) * 2, Image.BICUBIC)))
+            return normalize(
+                to_tensor(pad_to_square_centered(image).resize((self.square_side,) * 2, Image.BICUBIC))
+            )
         content = image.resize((geometry.content_width, geometry.content_height), Image.BICUBIC)
         square = torch.zeros(3, self.square_side, self.square_side)
         square[:, : geometry.content_height, : geometry.content_width] = normalize(to_tensor(content))

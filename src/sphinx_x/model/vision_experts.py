@@ -46,11 +46,6 @@ class MixtureOfVisualExperts(nn.Module):
         )
         self.requires_grad_(False)
         self.eval()
-        clip_mean, clip_std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
-        dino_mean, dino_std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        # x_dino = (x * clip_std + clip_mean - dino_mean) / dino_std  =  x * scale + shift
-        self.register_buffer("dinov2_scale", (clip_std / dino_std).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("dinov2_shift", ((clip_mean - dino_mean) / dino_std).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> MixtureOfVisualExperts:
         return super().train(False)  # frozen experts: dropout and drop-path stay off
@@ -58,7 +53,9 @@ class MixtureOfVisualExperts(nn.Module):
     @torch.no_grad()
     def forward(self, convnext_pixels: torch.Tensor, dinov2_pixels: torch.Tensor) -> torch.Tensor:
         """`[N, 3, Vc, Vc]`, `[N, 3, Vd, Vd]` (CLIP-normalised) -> `[N, 1 + h*w, C + D]`."""
-        return torch.cat([self.convnext_features(convnext_pixels), self.dinov2_features(dinov2_pixels)], dim=-1)
+        return torch.cat(
+            [self.convnext_features(convnext_pixels), self.dinov2_features(dinov2_pixels)], dim=-1
+        )
 
     def convnext_features(self, pixels: torch.Tensor) -> torch.Tensor:
         feature_map = self.convnext(pixels.to(self.convnext.dtype)).last_hidden_state  # [N, C, h, w]
@@ -66,8 +63,22 @@ class MixtureOfVisualExperts(nn.Module):
         return torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
 
     def dinov2_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        pixels = (pixels * self.dinov2_scale + self.dinov2_shift).to(self.dinov2.dtype)
+        pixels = clip_to_imagenet_normalisation(pixels).to(self.dinov2.dtype)
         return self.dinov2(pixels).last_hidden_state  # [N, 1 + h*w, D], after the final LayerNorm
+
+
+def clip_to_imagenet_normalisation(pixels: torch.Tensor) -> torch.Tensor:
+    """x_dino = (x * clip_std + clip_mean - dino_mean) / dino_std, per channel of `[N, 3, H, W]`.
+
+    Computed from constants at each call rather than stored in buffers: `from_pretrained` builds
+    the model on the meta device and would leave non-persistent buffers uninitialised.
+    """
+
+    def channels(values):
+        return torch.tensor(values, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+
+    raw = pixels.float() * channels(CLIP_STD) + channels(CLIP_MEAN)
+    return (raw - channels(IMAGENET_MEAN)) / channels(IMAGENET_STD)
 
 
 def hub_interpolate_pos_encoding(embeddings, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:

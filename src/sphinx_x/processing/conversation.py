@@ -74,7 +74,9 @@ def check_alternation(messages: list[Message], add_generation_prompt: bool) -> N
     for index, message in enumerate(messages):
         expected = "user" if index % 2 == 0 else "assistant"
         if message.role != expected:
-            raise ConversationError(f"turn {index} is from {message.role!r}, expected {expected!r} (turns must alternate)")
+            raise ConversationError(
+                f"turn {index} is from {message.role!r}, expected {expected!r} (turns must alternate)"
+            )
         if not message.text.strip():
             raise ConversationError(f"turn {index} ({message.role}) is empty")
     if add_generation_prompt and messages[-1].role != "user":

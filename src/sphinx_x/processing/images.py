@@ -44,8 +44,11 @@ def load_image(source: str | os.PathLike | Image.Image, max_pixels: int = DEFAUL
     except UnidentifiedImageError as error:
         raise ImageLoadError(f"{path}: not a readable image (unknown or corrupt format)") from error
     except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"{path}: {error}") from error
-    except (OSError, SyntaxError) as error:  # PIL reports truncated data as OSError, bad headers as SyntaxError
+        raise ImageTooLargeError(f"{path}: too large to decode safely ({error})") from error
+    except (
+        OSError,
+        SyntaxError,
+    ) as error:  # PIL reports truncated data as OSError, bad headers as SyntaxError
         raise ImageLoadError(f"{path}: could not decode the image ({error})") from error
 
 

@@ -91,5 +91,6 @@ class SquareFrame:
         dx, dy = self.offset
         limits = (self.width, self.height)
         return tuple(
-            min(max(value * self.side - (dx, dy)[i % 2], 0.0), float(limits[i % 2])) for i, value in enumerate(coordinates)
+            min(max(value * self.side - (dx, dy)[i % 2], 0.0), float(limits[i % 2]))
+            for i, value in enumerate(coordinates)
         )

@@ -75,7 +75,9 @@ class SphinxXProcessor:
     # -- one sample ---------------------------------------------------------------------------
 
     def visual_token_count(self, width: int, height: int) -> int:
-        return count_visual_tokens(self.transform.geometry(width, height).skipped, self.config.tokens_per_view)
+        return count_visual_tokens(
+            self.transform.geometry(width, height).skipped, self.config.tokens_per_view
+        )
 
     def encode(
         self,
@@ -89,8 +91,10 @@ class SphinxXProcessor:
         input_ids = [self.tokenizer.bos_token_id] + [self.config.image_token_id] * visual
         labels = [IGNORE_INDEX] * len(input_ids)
         segments = self.template.segments(to_messages(conversation), add_generation_prompt)
-        encoded = encode_segments(self.tokenizer, [segment.text for segment in segments], self.boundary_prefix)
-        for segment, ids in zip(segments, encoded):
+        encoded = encode_segments(
+            self.tokenizer, [segment.text for segment in segments], self.boundary_prefix
+        )
+        for segment, ids in zip(segments, encoded, strict=True):
             input_ids += ids
             labels += ids if segment.supervised else [IGNORE_INDEX] * len(ids)
         if not add_generation_prompt:
@@ -104,7 +108,9 @@ class SphinxXProcessor:
         if not add_generation_prompt and sample.num_supervised == 0:
             raise NothingToSuperviseError("the sample has no assistant answer to supervise")
         if self.max_length is not None and len(sample.input_ids) > self.max_length:
-            raise SampleTooLongError(f"the sample has {len(sample.input_ids)} tokens, the limit is {self.max_length}")
+            raise SampleTooLongError(
+                f"the sample has {len(sample.input_ids)} tokens, the limit is {self.max_length}"
+            )
 
     # -- a batch ------------------------------------------------------------------------------
 
@@ -119,16 +125,23 @@ class SphinxXProcessor:
         images = images if images is not None else [None] * len(conversations)
         if len(images) != len(conversations):
             raise ValueError(f"got {len(conversations)} conversations but {len(images)} images")
-        samples = [self.encode(turns, image, add_generation_prompt) for turns, image in zip(conversations, images)]
+        samples = [
+            self.encode(turns, image, add_generation_prompt)
+            for turns, image in zip(conversations, images, strict=True)
+        ]
         return self.collate(samples, padding_side)
 
-    def collate(self, samples: Sequence[EncodedSample], padding_side: str = "right") -> dict[str, torch.Tensor]:
+    def collate(
+        self, samples: Sequence[EncodedSample], padding_side: str = "right"
+    ) -> dict[str, torch.Tensor]:
         """Pad to the longest sample; stack every encoded view of the batch, sample by sample."""
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         longest = max(len(sample.input_ids) for sample in samples)
         batch = {
-            "input_ids": pad([s.input_ids for s in samples], longest, self.tokenizer.pad_token_id, padding_side),
+            "input_ids": pad(
+                [s.input_ids for s in samples], longest, self.tokenizer.pad_token_id, padding_side
+            ),
             "labels": pad([s.labels for s in samples], longest, IGNORE_INDEX, padding_side),
             "attention_mask": pad([[1] * len(s.input_ids) for s in samples], longest, 0, padding_side),
         }
@@ -150,5 +163,8 @@ class SphinxXProcessor:
 
 
 def pad(rows: Sequence[list[int]], length: int, value: int, side: str) -> torch.Tensor:
-    padded = [[value] * (length - len(row)) + row if side == "left" else row + [value] * (length - len(row)) for row in rows]
+    padded = [
+        [value] * (length - len(row)) + row if side == "left" else row + [value] * (length - len(row))
+        for row in rows
+    ]
     return torch.tensor(padded, dtype=torch.long)

@@ -1,0 +1,122 @@
+"""`sphinx-x` command line: parses arguments and calls the library. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+DEFAULT_TOY = "sphinx-x-toy"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sphinx-x {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sphinx-x", description="SPHINX-X multimodal LLMs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_info(commands)
+    add_chat(commands)
+    return parser
+
+
+def add_info(commands) -> None:
+    info = commands.add_parser(
+        "info", help="parameters and visual tokens of a preset (built on the meta device)"
+    )
+    info.add_argument("preset")
+    info.add_argument("--image", default="1024x1024", metavar="WxH", help="image size for the token count")
+    info.add_argument("--no-skip", action="store_true", help="count without skip tokens")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(run=run_info)
+
+
+def run_info(args) -> int:
+    from .info import format_info, preset_info
+
+    width, height = parse_size(args.image)
+    info = preset_info(args.preset, width, height, use_skip_token=not args.no_skip)
+    print(json.dumps(info) if args.json else format_info(info))
+    return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--image must look like 1000x500, got {text!r}") from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f"--image sides must be positive, got {text!r}")
+    return width, height
+
+
+def add_chat(commands) -> None:
+    chat = commands.add_parser("chat", help="ask a model about an image (one question, or --interactive)")
+    chat.add_argument("question", nargs="?", help="the question; omit with --interactive")
+    chat.add_argument(
+        "--model", default=DEFAULT_TOY, help=f"model folder or toy preset (default: untrained {DEFAULT_TOY})"
+    )
+    chat.add_argument("--image", help="image file to talk about")
+    chat.add_argument("--interactive", action="store_true", help="multi-turn chat on stdin (/reset, /quit)")
+    chat.add_argument("--temperature", type=float, default=0.1, help="0 = greedy")
+    chat.add_argument("--top-p", type=float, default=0.75)
+    chat.add_argument("--max-new-tokens", type=int, default=512)
+    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument(
+        "--boxes-out", default="sphinx-x-answer.png", help="where to draw boxes/points of an answer"
+    )
+    chat.add_argument("--device", default="cpu")
+    chat.set_defaults(run=run_chat)
+
+
+def run_chat(args) -> int:
+    from .inference.chat import ChatSession, load_model
+    from .inference.generate import DecodingSettings
+
+    if not args.question and not args.interactive:
+        raise ValueError("give a question, or --interactive")
+    if args.model.startswith("sphinx-x-toy"):
+        print(
+            f"note: {args.model} is freshly initialised and untrained; its answers are noise", file=sys.stderr
+        )
+    model, processor = load_model(args.model, device=args.device)
+    settings = DecodingSettings(args.max_new_tokens, args.temperature, args.top_p, seed=args.seed)
+    session = ChatSession(model, processor, args.image, settings)
+    questions = [args.question] if args.question else []
+    for question in questions or read_questions(session):
+        answer_one(session, question, args.boxes_out)
+    return 0
+
+
+def read_questions(session):
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            return
+        if line in ("/quit", "/exit"):
+            return
+        if line == "/reset":
+            session.history = []
+            continue
+        if line:
+            yield line
+
+
+def answer_one(session, question: str, boxes_out: str) -> None:
+    answer = session.ask(question, on_text=lambda _, text: print(text, end="", flush=True))
+    print()
+    drawn = session.draw_answer(answer, boxes_out)
+    if drawn is not None:
+        print(f"[boxes and points drawn on the image: {drawn}]")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

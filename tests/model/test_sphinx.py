@@ -1,0 +1,96 @@
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText
+
+from sphinx_x import SphinxXForConditionalGeneration, preset_config
+from sphinx_x.model.sphinx import IGNORE_INDEX
+from sphinx_x.processing.processor import SphinxXProcessor
+
+
+def test_mixed_batch_trains_everything_but_the_experts(toy_model, toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor(conversations, images, add_generation_prompt=False, padding_side="right")
+    assert batch["has_image"].tolist() == [True, False, True]
+    assert batch["views_skipped"].tolist()[0] == [False, False, False, True, True]
+    assert batch["views_skipped"].tolist()[2] == [False, False, True, False, True]
+    toy_model.train()
+    output = toy_model(**batch)
+    assert torch.isfinite(output.loss)
+    assert output.supervised_tokens == (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+    output.loss.backward()
+    for name in ("projector.linear.weight", "projector.norm.weight", "visual_tokens.start_img",
+                 "visual_tokens.end_img", "visual_tokens.skip_img", "language_model.lm_head.weight"):  # fmt: skip
+        grad = toy_model.get_parameter(name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    assert all(p.grad is None for p in toy_model.vision_experts.parameters())
+    assert not toy_model.vision_experts.training
+
+
+def test_text_only_batch_needs_no_pixels(toy_model, toy_processor):
+    batch = toy_processor([[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]],
+                          add_generation_prompt=False)  # fmt: skip
+    assert "pixel_values_convnext" not in batch
+    assert torch.isfinite(toy_model(**batch).loss)
+
+
+def test_skipped_sub_images_are_never_encoded(toy_model, toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    seen = []
+    toy_model.vision_experts.convnext.register_forward_hook(
+        lambda _m, args, _o: seen.append(args[0].shape[0])
+    )
+    toy_model(**toy_processor(conversations, images, add_generation_prompt=False))
+    assert seen == [3 + 3]  # two images, each with 2 of 4 sub-images skipped
+
+
+def test_loss_only_counts_supervised_tokens(toy_model, toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor(conversations[:1], images[:1], add_generation_prompt=False)
+    reference = toy_model(**batch).loss
+    changed = batch["input_ids"].clone()
+    prompt_positions = (batch["labels"] == IGNORE_INDEX) & (changed != toy_model.config.image_token_id)
+    # Changing the EOS after the last answer must not change the loss: nothing predicts past it.
+    changed[0, -1] = 5
+    assert prompt_positions[0, -1]
+    torch.testing.assert_close(toy_model(**(batch | {"input_ids": changed})).loss, reference)
+
+
+def test_mismatched_visual_token_count_names_both_counts(toy_model, toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor(conversations[:1], images[:1], add_generation_prompt=False)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    one_short = torch.cat([ids[:, :1], ids[:, 2:]], dim=1)  # drop the first placeholder after BOS
+    with pytest.raises(ValueError, match=r"sample 0 has 58 image tokens in input_ids but its image gives 59"):
+        toy_model(**(batch | {"input_ids": one_short, "attention_mask": mask[:, 1:], "labels": None}))
+
+
+def test_mixtral_base_llm(toy_tokenizer, mixed_batch_inputs):
+    config = preset_config("sphinx-x-toy-moe")
+    model = SphinxXForConditionalGeneration(config)
+    conversations, images = mixed_batch_inputs
+    batch = SphinxXProcessor(toy_tokenizer, config)(conversations, images, add_generation_prompt=False)
+    output = model(**batch)
+    output.loss.backward()
+    assert model.language_model.model.layers[0].mlp.gate.weight.grad is not None
+
+
+def test_save_and_load_round_trip_gives_identical_logits(
+    tmp_path, toy_model, toy_processor, mixed_batch_inputs
+):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor(conversations, images, add_generation_prompt=False)
+    toy_model.save_pretrained(tmp_path)
+    toy_processor.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
+    reloaded = SphinxXForConditionalGeneration.from_pretrained(tmp_path).eval()
+    via_auto = AutoModelForImageTextToText.from_pretrained(tmp_path).eval()
+    processor = SphinxXProcessor.from_pretrained(tmp_path)
+    assert processor.tokenizer.get_vocab() == toy_processor.tokenizer.get_vocab()
+    reloaded_batch = processor(conversations, images, add_generation_prompt=False)
+    assert torch.equal(reloaded_batch["input_ids"], batch["input_ids"])
+    with torch.no_grad():
+        expected = toy_model(**batch).logits
+        assert torch.equal(reloaded(**reloaded_batch).logits, expected)
+        assert torch.equal(via_auto(**batch).logits, expected)
+    state, loaded = toy_model.state_dict(), reloaded.state_dict()
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)

@@ -1,0 +1,97 @@
+import pytest
+from transformers import LlamaTokenizerFast
+
+from sphinx_x.model.sphinx import IGNORE_INDEX
+from sphinx_x.processing.processor import NothingToSuperviseError, SampleTooLongError, SphinxXProcessor
+from sphinx_x.processing.tokenizer import train_toy_tokenizer
+
+
+def supervised_spans(labels):
+    """Runs of consecutive supervised labels."""
+    spans, current = [], []
+    for label in labels:
+        if label == IGNORE_INDEX:
+            if current:
+                spans.append(current)
+            current = []
+        else:
+            current.append(label)
+    return spans + ([current] if current else [])
+
+
+def test_supervised_tokens_decode_to_the_answers(toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    for turns, image in zip(conversations, images, strict=True):
+        sample = toy_processor.encode(turns, image)
+        answers = [
+            t.get("value", t.get("content"))
+            for t in turns
+            if t.get("from", t.get("role")) in ("gpt", "assistant")
+        ]
+        decoded = [toy_processor.tokenizer.decode(span) for span in supervised_spans(sample.labels)]
+        assert decoded == [answer + "\n###" for answer in answers]
+
+
+def test_sample_layout_is_bos_image_text_eos(toy_processor, mixed_batch_inputs):
+    conversations, images = mixed_batch_inputs
+    sample = toy_processor.encode(conversations[0], images[0])
+    visual = toy_processor.visual_token_count(*images[0].size)
+    assert sample.input_ids[0] == toy_processor.tokenizer.bos_token_id
+    assert sample.input_ids[1 : 1 + visual] == [toy_processor.config.image_token_id] * visual
+    assert toy_processor.config.image_token_id not in sample.input_ids[1 + visual :]
+    assert sample.input_ids[-1] == toy_processor.tokenizer.eos_token_id and sample.labels[-1] == IGNORE_INDEX
+
+
+def test_segments_tokenise_like_the_whole_text(toy_processor, mixed_batch_inputs):
+    # The SentencePiece-style boundary marker recreates the space between segments.
+    turns = mixed_batch_inputs[0][2]
+    sample = toy_processor.encode(turns)
+    rendered = toy_processor.template.render(toy_processor_messages(turns))
+    whole = toy_processor.tokenizer.encode(rendered, add_special_tokens=False)
+    assert sample.input_ids[1:-1] == whole
+
+
+def toy_processor_messages(turns):
+    from sphinx_x.processing.conversation import to_messages
+
+    return to_messages(turns)
+
+
+def test_byte_level_style_tokenizer_gets_the_space_back():
+    # A tokenizer without a boundary marker (GPT-2 style) must see " answer", not "answer".
+    toy = train_toy_tokenizer()
+    toy.backend_tokenizer.pre_tokenizer = __import__("tokenizers").pre_tokenizers.Metaspace(
+        prepend_scheme="never"
+    )
+    from sphinx_x.presets import preset_config
+
+    processor = SphinxXProcessor(toy, preset_config("sphinx-x-toy"))
+    assert not processor.boundary_prefix
+    sample = processor.encode([{"role": "user", "content": "q"}, {"role": "assistant", "content": "yes"}])
+    [span] = supervised_spans(sample.labels)
+    assert toy.convert_ids_to_tokens(span)[0].startswith("▁")
+
+
+def test_nothing_to_supervise_is_reported(toy_processor):
+    with pytest.raises(NothingToSuperviseError):
+        toy_processor.encode([{"role": "user", "content": "Only a question"}])
+
+
+def test_too_long_sample_is_reported(toy_tokenizer, toy_config):
+    processor = SphinxXProcessor(toy_tokenizer, toy_config, max_length=20)
+    with pytest.raises(SampleTooLongError, match="the limit is 20"):
+        processor.encode([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
+
+
+def test_tokenizer_larger_than_the_vocabulary_is_refused(toy_config):
+    toy_config.text_config.vocab_size = 100
+    with pytest.raises(ValueError, match="vocabulary holds 100"):
+        SphinxXProcessor(train_toy_tokenizer(), toy_config)
+
+
+def test_left_padding_for_generation(toy_processor):
+    batch = toy_processor(
+        [[{"role": "user", "content": "a"}], [{"role": "user", "content": "a longer question"}]]
+    )
+    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()
+    assert LlamaTokenizerFast is not None
