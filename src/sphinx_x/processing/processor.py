@@ -64,6 +64,10 @@ class SphinxXProcessor:
         self.max_length = max_length
         self.max_image_pixels = max_image_pixels
         self.boundary_prefix = prefixes_word_boundary(tokenizer)
+        # LLaMA's tokenizer has no pad token; padded positions are masked, so EOS serves.
+        self.pad_token_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> SphinxXProcessor:
@@ -139,9 +143,7 @@ class SphinxXProcessor:
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         longest = max(len(sample.input_ids) for sample in samples)
         batch = {
-            "input_ids": pad(
-                [s.input_ids for s in samples], longest, self.tokenizer.pad_token_id, padding_side
-            ),
+            "input_ids": pad([s.input_ids for s in samples], longest, self.pad_token_id, padding_side),
             "labels": pad([s.labels for s in samples], longest, IGNORE_INDEX, padding_side),
             "attention_mask": pad([[1] * len(s.input_ids) for s in samples], longest, 0, padding_side),
         }
