@@ -153,3 +153,20 @@ def test_unsupported_and_malformed_folders(tmp_path, state, sentencepiece_model)
     (source / "config.json").write_text("{")
     with pytest.raises(CheckpointFormatError, match=r"config\.json: not valid JSON"):
         convert_accessory(source, tmp_path / "out", **VIEWS)
+
+
+def test_command_line_conversion(tmp_path, state, sentencepiece_model, capsys):
+    from sphinx_x.cli import main
+
+    source = write_release(tmp_path / "src", state, sentencepiece_model)
+    argv = ["convert", "accessory", str(source), str(tmp_path / "out"), "--dtype", "bfloat16",
+            "--convnext-view-size", "32", "--dinov2-view-size", "16"]  # fmt: skip
+    assert main(argv) == 0
+    assert "sphinx-x chat --model" in capsys.readouterr().out
+    assert (
+        load_file(tmp_path / "out" / "model.safetensors")["projector.linear.weight"].dtype == torch.bfloat16
+    )
+    assert main(["chat", "--model", str(tmp_path / "out"), "--max-new-tokens", "3", "--seed", "0", "Hi"]) == 0
+    assert main(["convert", "export-llm", str(tmp_path / "out"), str(tmp_path / "llm")]) == 0
+    assert (tmp_path / "llm" / "config.json").exists()
+    assert main(["convert", "accessory", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2

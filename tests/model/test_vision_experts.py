@@ -13,7 +13,7 @@ def make_experts(**dinov2_changes):
     dinov2 = toy_dinov2()
     for key, value in dinov2_changes.items():
         setattr(dinov2, key, value)
-    return MixtureOfVisualExperts(toy_convnext(), dinov2)
+    return MixtureOfVisualExperts.from_configs(toy_convnext(), dinov2)
 
 
 def test_experts_are_frozen_and_stay_in_eval_mode():

@@ -15,24 +15,29 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from transformers import ConvNextConfig, Dinov2Config, LlamaConfig, LlamaTokenizer
+from transformers import LlamaConfig, LlamaTokenizer
 
 from ..config import SphinxXConfig
 from ..model.sphinx import SphinxXForConditionalGeneration
-from .key_maps import Pairs, convnext_timm_to_hf, dinov2_hub_to_hf, llama_meta_to_hf
+from .key_maps import (
+    Pairs,
+    convnext_timm_config,
+    convnext_timm_to_hf,
+    count_indices,
+    dinov2_hub_config,
+    dinov2_hub_to_hf,
+    llama_meta_to_hf,
+)  # fmt: skip
 from .shards import AccessoryCheckpoint, CheckpointFormatError
 from .writer import ShardedSafetensorsWriter
 
 logger = logging.getLogger(__name__)
-
-DINOV2_HEAD_DIM = 64  # every DINOv2 model (S, B, L, g) uses 64-wide heads; the checkpoint cannot say
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,6 @@ def release_layout(meta: dict, source: Path, overrides: dict[str, int]) -> Relea
 # -- configs from shapes ----------------------------------------------------------------------
 
 
-def count_indices(names: list[str], pattern: str) -> int:
-    return len({int(m.group(1)) for name in names if (m := re.fullmatch(pattern, name))})
-
-
 def llm_config(checkpoint: AccessoryCheckpoint, args: dict, source: Path) -> LlamaConfig:
     names = checkpoint.names()
     vocab_size, hidden_size = checkpoint.shape("llma.tok_embeddings.weight")
@@ -128,45 +129,13 @@ def llm_config(checkpoint: AccessoryCheckpoint, args: dict, source: Path) -> Lla
     )
 
 
-def convnext_config(checkpoint: AccessoryCheckpoint) -> ConvNextConfig:
-    prefix = "llma.openclip_convnext_xxl."
-    names = [n[len(prefix) :] for n in checkpoint.names() if n.startswith(prefix)]
-    stages = count_indices(names, r"stages\.(\d+)\..*")
-    depths = [count_indices(names, rf"stages\.{s}\.blocks\.(\d+)\.norm\.weight") for s in range(stages)]
-    sizes = [checkpoint.shape(f"{prefix}stages.{s}.blocks.0.norm.weight")[0] for s in range(stages)]
-    stem = checkpoint.shape(f"{prefix}stem.0.weight")
-    return ConvNextConfig(
-        num_stages=stages, depths=depths, hidden_sizes=sizes, patch_size=stem[-1], layer_norm_eps=1e-5
-    )
-
-
-def dinov2_config(checkpoint: AccessoryCheckpoint) -> Dinov2Config:
-    prefix = "llma.dinov2_vitg14."
-    names = [n[len(prefix) :] for n in checkpoint.names() if n.startswith(prefix)]
-    hidden = checkpoint.shape(f"{prefix}cls_token")[-1]
-    patch = checkpoint.shape(f"{prefix}patch_embed.proj.weight")[-1]
-    positions = checkpoint.shape(f"{prefix}pos_embed")[1] - 1
-    swiglu = f"{prefix}blocks.0.mlp.w12.weight" in checkpoint.names()
-    config = Dinov2Config(
-        hidden_size=hidden,
-        num_hidden_layers=count_indices(names, r"blocks\.(\d+)\.norm1\.weight"),
-        num_attention_heads=max(1, hidden // DINOV2_HEAD_DIM),
-        patch_size=patch,
-        image_size=round(positions**0.5) * patch,
-        use_swiglu_ffn=swiglu,
-        qkv_bias=f"{prefix}blocks.0.attn.qkv.bias" in checkpoint.names(),
-        layer_norm_eps=1e-6,
-    )
-    return config
-
-
 def sphinx_config(
     checkpoint: AccessoryCheckpoint, args: dict, layout: ReleaseLayout, source: Path
 ) -> SphinxXConfig:
     return SphinxXConfig(
         text_config=llm_config(checkpoint, args, source),
-        convnext_config=convnext_config(checkpoint),
-        dinov2_config=dinov2_config(checkpoint),
+        convnext_config=convnext_timm_config(checkpoint.shapes("llma.openclip_convnext_xxl.")),
+        dinov2_config=dinov2_hub_config(checkpoint.shapes("llma.dinov2_vitg14.")),
         padding="center",
         use_skip_token=False,
         grid=layout.grid,

@@ -1,17 +1,28 @@
-"""Weight-name maps from the formats SPHINX checkpoints use to the transformers modules we compose.
+"""The weight formats SPHINX checkpoints come in, mapped to the transformers modules we compose.
 
 Each map takes one source name and tensor and returns the `(name, tensor)` pairs it becomes, or
 None when the name is not part of that format. They work on meta tensors too, so a converter can
-check every name and shape before it reads a byte of weights.
+check every name and shape before it reads a byte of weights. The `*_config` functions read the
+architecture off the shapes (names without any prefix).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import torch
+from transformers import ConvNextConfig, Dinov2Config
 
 Pairs = list[tuple[str, torch.Tensor]]
+Shapes = Mapping[str, torch.Size]
+
+DINOV2_HEAD_DIM = 64  # every DINOv2 model (S, B, L, g) uses 64-wide heads; a checkpoint cannot say
+
+
+def count_indices(names, pattern: str) -> int:
+    return len({int(m.group(1)) for name in names if (m := re.fullmatch(pattern, name))})
+
 
 # -- ConvNeXt: timm (open_clip trunk) -> transformers ConvNextModel ---------------------------
 
@@ -26,6 +37,17 @@ _CONVNEXT_RULES = [
     (r"stages\.(\d+)\.blocks\.(\d+)\.gamma", r"encoder.stages.\1.layers.\2.layer_scale_parameter"),
     (r"head\.norm\.(weight|bias)", r"layernorm.\1"),
 ]
+
+
+def convnext_timm_config(shapes: Shapes) -> ConvNextConfig:
+    stages = count_indices(shapes, r"stages\.(\d+)\..*")
+    return ConvNextConfig(
+        num_stages=stages,
+        depths=[count_indices(shapes, rf"stages\.{s}\.blocks\.(\d+)\.norm\.weight") for s in range(stages)],
+        hidden_sizes=[shapes[f"stages.{s}.blocks.0.norm.weight"][0] for s in range(stages)],
+        patch_size=shapes["stem.0.weight"][-1],
+        layer_norm_eps=1e-5,  # open_clip's timm trunk
+    )
 
 
 def convnext_timm_to_hf(name: str, tensor: torch.Tensor) -> Pairs | None:
@@ -50,6 +72,22 @@ _DINOV2_RENAMES = [
     (r"blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", r"encoder.layer.\1.mlp.fc2.\2"),
     (r"norm\.(weight|bias)", r"layernorm.\1"),
 ]
+
+
+def dinov2_hub_config(shapes: Shapes) -> Dinov2Config:
+    hidden = shapes["cls_token"][-1]
+    patch = shapes["patch_embed.proj.weight"][-1]
+    positions = shapes["pos_embed"][1] - 1
+    return Dinov2Config(
+        hidden_size=hidden,
+        num_hidden_layers=count_indices(shapes, r"blocks\.(\d+)\.norm1\.weight"),
+        num_attention_heads=max(1, hidden // DINOV2_HEAD_DIM),
+        patch_size=patch,
+        image_size=round(positions**0.5) * patch,
+        use_swiglu_ffn="blocks.0.mlp.w12.weight" in shapes,
+        qkv_bias="blocks.0.attn.qkv.bias" in shapes,
+        layer_norm_eps=1e-6,
+    )
 
 
 def dinov2_hub_to_hf(name: str, tensor: torch.Tensor) -> Pairs | None:

@@ -82,6 +82,10 @@ class AccessoryCheckpoint:
         merged[dim] = sum(shape[dim] for shape in shapes)
         return torch.Size(merged)
 
+    def shapes(self, prefix: str) -> dict[str, torch.Size]:
+        """Merged shapes of the keys under `prefix`, with the prefix removed."""
+        return {name[len(prefix) :]: self.shape(name) for name in self.names() if name.startswith(prefix)}
+
     def meta(self, name: str) -> torch.Tensor:
         """A meta tensor of the merged shape and dtype, for dry runs."""
         return torch.empty(self.shape(name), dtype=self.shards[0][name].dtype, device="meta")

@@ -56,7 +56,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
     def __init__(self, config: SphinxXConfig):
         super().__init__(config)
         hidden_size = config.text_config.hidden_size
-        self.vision_experts = MixtureOfVisualExperts(config.convnext_config, config.dinov2_config)
+        self.vision_experts = MixtureOfVisualExperts.from_configs(
+            config.convnext_config, config.dinov2_config
+        )
         self.projector = Projector(config.visual_feature_size, hidden_size, config.projector_layernorm_eps)
         self.visual_tokens = VisualTokenEmbeddings(hidden_size)
         self.language_model = build_llm(config.text_config)

@@ -32,20 +32,26 @@ HUB_INTERPOLATE_OFFSET = 0.1
 
 
 class MixtureOfVisualExperts(nn.Module):
-    def __init__(self, convnext_config: ConvNextConfig, dinov2_config: Dinov2Config):
+    def __init__(self, convnext: ConvNextModel, dinov2: Dinov2Model):
         super().__init__()
-        self.convnext = ConvNextModel(convnext_config)
-        self.dinov2 = Dinov2Model(dinov2_config)
+        self.convnext = convnext
+        self.dinov2 = dinov2
         # transformers hard-codes eps 1e-6 in ConvNeXt's inner LayerNorms; open_clip's trunk uses the
         # config's eps (1e-5) everywhere, and only then is the trunk bit-identical.
         for module in self.convnext.modules():
             if isinstance(module, nn.LayerNorm):
-                module.eps = convnext_config.layer_norm_eps
+                module.eps = convnext.config.layer_norm_eps
         self.dinov2.embeddings.interpolate_pos_encoding = types.MethodType(
             hub_interpolate_pos_encoding, self.dinov2.embeddings
         )
         self.requires_grad_(False)
         self.eval()
+
+    @classmethod
+    def from_configs(
+        cls, convnext_config: ConvNextConfig, dinov2_config: Dinov2Config
+    ) -> MixtureOfVisualExperts:
+        return cls(ConvNextModel(convnext_config), Dinov2Model(dinov2_config))
 
     def train(self, mode: bool = True) -> MixtureOfVisualExperts:
         return super().train(False)  # frozen experts: dropout and drop-path stay off
