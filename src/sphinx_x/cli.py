@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_info(commands)
     add_chat(commands)
     add_convert(commands)
+    add_eval(commands)
     return parser
 
 
@@ -212,6 +213,29 @@ def run_assemble(args) -> int:
     SphinxXProcessor(tokenizer, model.config).save_pretrained(args.output)
     print(f"wrote {args.output} (projector and start/end/skip tokens freshly initialised)")
     return 0
+
+
+def add_eval(commands) -> None:
+    evaluate = commands.add_parser("eval", help="benchmarks with the community's exact metrics")
+    actions = evaluate.add_subparsers(dest="action", required=True)
+    score = actions.add_parser("score", help="score a JSONL file of predictions with one metric")
+    score.add_argument("metric", help="vqa, vqa-lmms, textvqa, exact, anls, relaxed, pope, mme, mmbench, scienceqa, seed, mmmu, rec")
+    score.add_argument("file")
+    score.add_argument("--per-item", help="write every record with its score here (JSONL)")
+    score.set_defaults(run=run_eval_score)
+
+
+def run_eval_score(args) -> int:
+    from .eval.score import read_jsonl, score_records
+
+    report = score_records(args.metric, read_jsonl(args.file))
+    for problem in report.invalid:
+        print(f"invalid record: {problem}", file=sys.stderr)
+    if args.per_item:
+        with open(args.per_item, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(item) + "\n" for item in report.items)
+    print(json.dumps(report.aggregate))
+    return 1 if report.invalid else 0
 
 
 if __name__ == "__main__":
