@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 DEFAULT_TOY = "sphinx-x-toy"
 
@@ -219,10 +220,91 @@ def add_eval(commands) -> None:
     evaluate = commands.add_parser("eval", help="benchmarks with the community's exact metrics")
     actions = evaluate.add_subparsers(dest="action", required=True)
     score = actions.add_parser("score", help="score a JSONL file of predictions with one metric")
-    score.add_argument("metric", help="vqa, vqa-lmms, textvqa, exact, anls, relaxed, pope, mme, mmbench, scienceqa, seed, mmmu, rec")
+    score.add_argument(
+        "metric",
+        help="vqa, vqa-lmms, textvqa, exact, anls, relaxed, pope, mme, mmbench, scienceqa, seed, mmmu, rec",
+    )
     score.add_argument("file")
     score.add_argument("--per-item", help="write every record with its score here (JSONL)")
     score.set_defaults(run=run_eval_score)
+
+    run = actions.add_parser("run", help="one benchmark from its published files on a local path")
+    run.add_argument("--model", required=True, help="model folder (or toy preset)")
+    run.add_argument("--benchmark", required=True)
+    run.add_argument("--data", required=True, help="the benchmark's folder or main file")
+    add_run_options(run)
+    run.set_defaults(run=run_eval_run)
+
+    suite = actions.add_parser("suite", help="every benchmark whose folder exists under --data-root")
+    suite.add_argument("--model", required=True)
+    suite.add_argument(
+        "--data-root", required=True, help="folders named vqav2, textvqa, docvqa, pope, mme, ..."
+    )
+    add_run_options(suite)
+    suite.set_defaults(run=run_eval_suite)
+
+    export = actions.add_parser("export", help="a result file in a submission or lmms-eval format")
+    export.add_argument("result", help="NAME.json written by eval run")
+    export.add_argument("--format", required=True, choices=["vqav2", "docvqa", "lmms-eval"])
+    export.add_argument("--out", required=True)
+    export.set_defaults(run=run_eval_export)
+
+
+def add_run_options(parser) -> None:
+    parser.add_argument("--out", default="eval-results", help="folder for predictions and result files")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=int, help="only the first N items (a quick look)")
+    parser.add_argument(
+        "--temperature", type=float, default=0.1, help="the release's evaluation setting; 0 = greedy"
+    )
+    parser.add_argument("--top-p", type=float, default=0.75)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+
+
+def run_options(args) -> dict:
+    return {"batch_size": args.batch_size, "limit": args.limit, "temperature": args.temperature,
+            "top_p": args.top_p, "seed": args.seed, "model_path": args.model}  # fmt: skip
+
+
+def run_eval_run(args) -> int:
+    from .eval.benchmarks import get_benchmark
+    from .eval.runner import run_benchmark
+    from .inference.chat import load_model
+
+    benchmark = get_benchmark(args.benchmark)
+    model, processor = load_model(args.model, device=args.device)
+    result = run_benchmark(model, processor, benchmark, args.data, args.out, **run_options(args))
+    print(
+        json.dumps(
+            {
+                "benchmark": benchmark.name,
+                "scores": result["scores"],
+                "result": f"{args.out}/{benchmark.name}.json",
+            }
+        )
+    )
+    return 0
+
+
+def run_eval_suite(args) -> int:
+    from .eval.suite import run_suite, suite_table
+    from .inference.chat import load_model
+
+    model, processor = load_model(args.model, device=args.device)
+    table = suite_table(run_suite(model, processor, args.data_root, args.out, **run_options(args)))
+    (Path(args.out) / "suite.md").write_text(table)
+    print(table)
+    return 0
+
+
+def run_eval_export(args) -> int:
+    from .eval.adapters import ADAPTERS
+
+    result = json.loads(Path(args.result).read_text())
+    Path(args.out).write_text(json.dumps(ADAPTERS[args.format](result)))
+    print(f"wrote {args.out}")
+    return 0
 
 
 def run_eval_score(args) -> int:

@@ -3,11 +3,22 @@ import random
 import pytest
 
 from sphinx_x.eval.metrics.multiple_choice import (
-    circular_scores, mmbench_choice, mmmu_choice, mmmu_open_correct, scienceqa_choice, seed_choice,
+    circular_scores,
+    mmbench_choice,
+    mmmu_choice,
+    mmmu_open_correct,
+    scienceqa_choice,
+    seed_choice,
 )  # fmt: skip
 from sphinx_x.eval.metrics.rec import parse_first_box, rec_iou
 from sphinx_x.eval.metrics.text_match import anls, relaxed_correct
-from sphinx_x.eval.metrics.vqa import evalai_process, exact_match, normalize_answer, textvqa_accuracy, vqa_accuracy
+from sphinx_x.eval.metrics.vqa import (
+    evalai_process,
+    exact_match,
+    normalize_answer,
+    textvqa_accuracy,
+    vqa_accuracy,
+)
 from sphinx_x.eval.metrics.yes_no import mme_parse, mme_scores, pope_parse, pope_scores
 
 
@@ -130,7 +141,15 @@ def test_pope_scores():
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("Yes.", "yes"), ("y", "yes"), ("n", "no"), ("x", "other"), ("Yes, it is", "yes"), ("No way", "no"), ("There is", "other")],
+    [
+        ("Yes.", "yes"),
+        ("y", "yes"),
+        ("n", "no"),
+        ("x", "other"),
+        ("Yes, it is", "yes"),
+        ("No way", "no"),
+        ("There is", "other"),
+    ],
 )
 def test_mme_parser(text, parsed):
     assert mme_parse(text) == parsed

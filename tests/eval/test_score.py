@@ -18,13 +18,30 @@ EXAMPLES = {
     "anls": ({"prediction": "ab", "answers": ["abcd"]}, {"anls": 0.5}),
     "relaxed": ({"prediction": "105", "answer": "100"}, {"relaxed_accuracy": 1.0}),
     "pope": ({"prediction": "No.", "answer": "yes", "split": "random"}, {"accuracy": 0.0, "yes_ratio": 0.0}),
-    "mme": ({"prediction": "yes", "answer": "Yes", "subtask": "OCR", "image": "a.jpg"}, {"OCR": 200.0, "perception": 200.0}),
-    "mmbench": ({"prediction": "(B)", "answer": "B", "options": {"A": "x", "B": "y"}, "group": 7}, {"accuracy": 1.0}),
+    "mme": (
+        {"prediction": "yes", "answer": "Yes", "subtask": "OCR", "image": "a.jpg"},
+        {"OCR": 200.0, "perception": 200.0},
+    ),
+    "mmbench": (
+        {"prediction": "(B)", "answer": "B", "options": {"A": "x", "B": "y"}, "group": 7},
+        {"accuracy": 1.0},
+    ),
     "scienceqa": ({"prediction": "The answer is A.", "answer": "A"}, {"accuracy": 1.0}),
     "seed": ({"prediction": "C) bird", "answer": "C"}, {"accuracy": 1.0}),
-    "mmmu": ({"prediction": "(D)", "answer": "D", "options": {"A": "1", "B": "2", "C": "3", "D": "4"}}, {"accuracy": 1.0}),
-    "rec": ({"prediction": "[0.10, 0.30, 0.60, 0.55]", "box": [20, 10, 120, 60], "width": 200, "height": 100,
-             "padding": "center"}, {"acc50": 1.0, "miou": 1.0}),  # fmt: skip
+    "mmmu": (
+        {"prediction": "(D)", "answer": "D", "options": {"A": "1", "B": "2", "C": "3", "D": "4"}},
+        {"accuracy": 1.0},
+    ),
+    "rec": (
+        {
+            "prediction": "[0.10, 0.30, 0.60, 0.55]",
+            "box": [20, 10, 120, 60],
+            "width": 200,
+            "height": 100,
+            "padding": "center",
+        },
+        {"acc50": 1.0, "miou": 1.0},
+    ),  # fmt: skip
 }
 
 
@@ -37,14 +54,24 @@ def test_every_metric_scores_from_jsonl(tmp_path, capsys, metric):
     for key, value in expected.items():
         assert result[key] == pytest.approx(value), key
     assert result["items"] == 1 and result["invalid"] == 0
-    assert json.loads((tmp_path / "items.jsonl").read_text().splitlines()[0])["prediction"] == record["prediction"]
+    assert (
+        json.loads((tmp_path / "items.jsonl").read_text().splitlines()[0])["prediction"]
+        == record["prediction"]
+    )
 
 
 def test_pope_reports_each_split(tmp_path, capsys):
-    records = [{"prediction": "Yes", "answer": "yes", "split": "random"}, {"prediction": "Yes", "answer": "no", "split": "adversarial"}]
+    records = [
+        {"prediction": "Yes", "answer": "yes", "split": "random"},
+        {"prediction": "Yes", "answer": "no", "split": "adversarial"},
+    ]
     main(["eval", "score", "pope", str(write_jsonl(tmp_path / "p.jsonl", records))])
     result = json.loads(capsys.readouterr().out)
-    assert result["random"]["accuracy"] == 1.0 and result["adversarial"]["accuracy"] == 0.0 and result["accuracy"] == 0.5
+    assert (
+        result["random"]["accuracy"] == 1.0
+        and result["adversarial"]["accuracy"] == 0.0
+        and result["accuracy"] == 0.5
+    )
 
 
 def test_bad_records_are_reported_by_line_and_counted(tmp_path, capsys):

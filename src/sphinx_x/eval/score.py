@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .metrics.multiple_choice import circular_scores, mmbench_choice, mmmu_choice, mmmu_open_correct, scienceqa_choice, seed_choice
+from .metrics.multiple_choice import (
+    circular_scores,
+    mmbench_choice,
+    mmmu_choice,
+    mmmu_open_correct,
+    scienceqa_choice,
+    seed_choice,
+)
 from .metrics.rec import rec_iou
 from .metrics.text_match import anls, relaxed_correct
 from .metrics.vqa import exact_match, textvqa_accuracy, vqa_accuracy
@@ -33,7 +40,16 @@ class Metric:
 
 
 def mean_of(key: str, output: str) -> Callable[[list[dict]], dict]:
-    return lambda items: {output: sum(item[key] for item in items) / len(items) if items else 0.0}
+    """The mean of `key`, overall and per `category` (a split or subject) when items carry one."""
+
+    def aggregate(items: list[dict]) -> dict:
+        result = {output: sum(item[key] for item in items) / len(items) if items else 0.0}
+        for category in sorted({str(item["category"]) for item in items if item.get("category") is not None}):
+            scores = [item[key] for item in items if str(item.get("category")) == category]
+            result[f"category/{category}"] = sum(scores) / len(scores)
+        return result
+
+    return aggregate
 
 
 def pope_aggregate(items: list[dict]) -> dict:
@@ -117,7 +133,9 @@ def score_records(metric_name: str, records: Iterable[tuple[str, dict | str]]) -
             continue
         missing = [field for field in metric.fields if field not in record]
         if missing:
-            invalid.append(f"{where}: missing field(s) {', '.join(missing)} (metric {metric_name} needs {', '.join(metric.fields)})")
+            invalid.append(
+                f"{where}: missing field(s) {', '.join(missing)} (metric {metric_name} needs {', '.join(metric.fields)})"
+            )
             continue
         try:
             items.append(record | metric.per_item(record))

@@ -6,6 +6,7 @@ or unreadable files, and refuses images too large to decode safely before decodi
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -28,13 +29,20 @@ class ImageTooLargeError(ImageLoadError):
     """An image has more pixels than we agree to decode."""
 
 
-def load_image(source: str | os.PathLike | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Read `source` (a path or a PIL image) as an upright RGB image."""
+def load_image(
+    source: str | os.PathLike | bytes | Image.Image,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> Image.Image:
+    """Read `source` (a path, encoded bytes or a PIL image) as an upright RGB image.
+
+    `name` is what errors call the image (default: the path, or "<image bytes>").
+    """
     if isinstance(source, Image.Image):
-        return to_rgb(ImageOps.exif_transpose(source), name="<PIL image>")
-    path = Path(source)
+        return to_rgb(ImageOps.exif_transpose(source), name=name or "<PIL image>")
+    path = Path(name or "<image bytes>") if isinstance(source, bytes) else Path(source)
     try:
-        with Image.open(path) as image:  # reads the header only
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else path) as image:  # header only
             refuse_if_too_large(image, path, max_pixels)
             image.load()
             upright = ImageOps.exif_transpose(image)

@@ -53,7 +53,9 @@ def circular_scores(items: Iterable[dict]) -> dict[str, float]:
     groups: dict[str, list[bool]] = defaultdict(list)
     categories: dict[str, str] = {}
     for item in items:
-        groups[str(item["group"])].append(mmbench_choice(item["prediction"], item["options"]) == item["answer"])
+        groups[str(item["group"])].append(
+            mmbench_choice(item["prediction"], item["options"]) == item["answer"]
+        )
         if item.get("category") is not None:
             categories[str(item["group"])] = item["category"]
     passed = {group: all(results) for group, results in groups.items()}
@@ -163,7 +165,11 @@ def mmmu_open_predictions(response: str) -> list:
 
 
 def mmmu_open_correct(response: str, answers: str | list[str]) -> bool:
-    gold = [value for answer in (answers if isinstance(answers, list) else [answers]) for value in normalize_open(answer)]
+    gold = [
+        value
+        for answer in (answers if isinstance(answers, list) else [answers])
+        for value in normalize_open(answer)
+    ]
     for prediction in mmmu_open_predictions(response):
         if isinstance(prediction, str):
             if any(isinstance(answer, str) and answer in prediction for answer in gold):
