@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chat(commands)
     add_convert(commands)
     add_eval(commands)
+    add_train(commands)
     return parser
 
 
@@ -318,6 +320,39 @@ def run_eval_score(args) -> int:
             handle.writelines(json.dumps(item) + "\n" for item in report.items)
     print(json.dumps(report.aggregate))
     return 1 if report.invalid else 0
+
+
+def add_train(commands) -> None:
+    train = commands.add_parser(
+        "train", help="one-stage training (one process, or under torchrun with FSDP2)"
+    )
+    train.add_argument("--config", required=True, help="YAML with model / data / optim / run sections")
+    train.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/latest")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="override a config value (YAML syntax), e.g. --set run.max_steps=10")  # fmt: skip
+    train.set_defaults(run=run_train)
+
+
+def run_train(args) -> int:
+    import yaml
+
+    from .train.config import TrainConfig
+    from .train.trainer import Trainer
+
+    content = yaml.safe_load(Path(args.config).read_text()) or {}
+    for assignment in args.set:
+        key, _, value = assignment.partition("=")
+        section, _, name = key.partition(".")
+        if not name:
+            raise ValueError(f"--set {assignment!r}: expected SECTION.FIELD=VALUE")
+        content.setdefault(section, {})[name] = yaml.safe_load(value)
+    config = TrainConfig.from_dict(content, where=args.config)
+    summary = Trainer(config, resume=args.resume).train()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"trained {summary.steps} steps in {summary.seconds:.0f} s, final loss {summary.final_loss:.4f}; model: {summary.model_dir}"
+        )
+    return 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ class SphinxXOutput(ModelOutput):
     logits: torch.Tensor | None = None
     cache: Cache | None = None
     supervised_tokens: torch.Tensor | None = None
+    aux_loss: torch.Tensor | None = None  # Mixtral's load balancing, with `output_router_logits=True`
 
 
 class SphinxXPreTrainedModel(PreTrainedModel):
@@ -127,10 +128,22 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         embeds = self.get_input_embeddings()(input_ids.masked_fill(is_visual, 0))
         images = self.image_blocks(pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
         check_visual_token_counts(is_visual, images, has_image)
+        if self.training:
+            embeds = embeds + self.zero_from_visual_parameters().to(embeds.dtype)
         if not images:
             return embeds
         visual = torch.cat(images).to(embeds.dtype)
         return embeds.masked_scatter(is_visual[..., None], visual)
+
+    def zero_from_visual_parameters(self) -> torch.Tensor:
+        """0, computed from every projector / start / end / skip parameter.
+
+        A text-only batch uses no visual parameter and a batch of square images no skip token; in
+        data-parallel training (FSDP, DDP) every process must produce gradients for the same
+        parameters, so each training graph touches them all, with weight zero.
+        """
+        parameters = [*self.projector.parameters(), *self.visual_tokens.parameters()]
+        return sum(parameter.sum() for parameter in parameters) * 0.0
 
     def image_blocks(
         self,

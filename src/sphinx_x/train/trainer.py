@@ -1,0 +1,270 @@
+"""The one-stage trainer: the constructor is a flat list of `build_*` calls, `train` is the loop.
+
+The same entry point runs on one CPU process and under `torchrun --nproc_per_node N [--nnodes M]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+import transformers
+from tqdm import tqdm
+
+from ..model.sphinx import IGNORE_INDEX
+from ..processing.processor import SphinxXProcessor
+from .checkpoint import inject_fault, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import (
+    BadRecords,
+    RecordDataset,
+    Source,
+    collate,
+    epoch_records,
+    global_batches,
+    micro_batches,
+    read_mixture,
+    read_records,
+    shard_of,
+)
+from .optim import build_optimizer, build_scheduler
+from .parallelize import apply_activation_checkpointing, apply_fsdp, device_for_rank, init_distributed
+from .report import MetricsLog, plot_loss_curve
+from .step import train_step
+
+logger = logging.getLogger(__name__)
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    final_loss: float
+    bad_records: BadRecords
+    model_dir: Path
+    seconds: float
+
+
+def build_model(config: TrainConfig):
+    from ..inference.chat import load_model
+    from ..presets import preset_config
+
+    source = config.model
+    if source.path:
+        return load_model(source.path)
+    if source.llm or source.convnext or source.dinov2:
+        from ..convert.pretrained import assemble, load_dinov2, load_llm, load_open_clip_convnext
+
+        if not (source.llm and source.convnext and source.dinov2):
+            raise ValueError("model: give all three of llm, convnext and dinov2 (or a path, or a toy preset)")
+        llm, tokenizer = load_llm(source.llm)
+        model = assemble(
+            preset_config(source.preset),
+            llm,
+            load_open_clip_convnext(source.convnext),
+            load_dinov2(source.dinov2),
+        )
+        return model, SphinxXProcessor(tokenizer, model.config)
+    return load_model(source.preset)
+
+
+def build_sources(config: TrainConfig) -> list[Source]:
+    if config.data.mixture:
+        return read_mixture(config.data.mixture)
+    if not config.data.records:
+        raise ValueError("data: give a mixture YAML or a list of record files")
+    return [Source(path, config.data.image_root) for path in config.data.records]
+
+
+def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords):
+    """All records the run will see, and for every step the indices of its global batch."""
+    loaded = [(source, read_records(source, bad)) for source in sources]
+    records, plan = [], []
+    for epoch in range(max(1, int(-(-config.run.epochs // 1)))):
+        chosen = epoch_records(loaded, epoch, config.run.seed)
+        batches = global_batches(
+            chosen, config.optim.global_batch_size, config.run.seed, epoch, config.data.by_type
+        )
+        full = [
+            batch for batch in batches if len(batch) == config.optim.global_batch_size
+        ]  # drop_last, per type
+        plan += [[len(records) + index for index in batch] for batch in full]
+        records += chosen
+    steps = round(len(plan) / max(1, int(-(-config.run.epochs // 1))) * config.run.epochs)
+    plan = plan[: min(steps, config.run.max_steps or steps)]
+    if not plan:
+        raise ValueError(
+            f"no full global batch of {config.optim.global_batch_size} samples: the data has {len(records)} "
+            "records (per type, with batching by type); lower optim.global_batch_size"
+        )
+    return records, plan
+
+
+class PlanSampler(torch.utils.data.Sampler):
+    """Yields this process's micro-batches of every step from `start_step` on, in order."""
+
+    def __init__(self, plan, start_step: int, rank: int, world_size: int, micro_batch_size: int):
+        self.plan, self.start_step = plan, start_step
+        self.rank, self.world_size, self.micro_batch_size = rank, world_size, micro_batch_size
+
+    def __iter__(self):
+        for batch in self.plan[self.start_step :]:
+            yield from micro_batches(shard_of(batch, self.rank, self.world_size), self.micro_batch_size)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, model=None, processor=None, resume: bool = False):
+        self.config = config
+        self.rank, self.world_size = init_distributed()
+        self.check_batch_sizes()
+        torch.manual_seed(config.run.seed)
+        random.seed(config.run.seed)
+        self.out = Path(config.run.out)
+        self.device = device_for_rank()
+        if model is None:
+            model, processor = build_model(config)
+        self.model, self.processor = model.to(self.device), processor
+        self.processor.max_length = config.data.max_length
+        self.bad = BadRecords()
+        self.records, self.plan = build_plan(build_sources(config), config, self.bad)
+        self.lr = config.optim.lr or (5e-6 if model.config.text_config.model_type == "mixtral" else 2e-5)
+        self.aux_loss_weight = self.build_aux_loss_weight()
+        self.placeholder = self.build_placeholder_batch()
+        self.parallelize()
+        self.optimizer = build_optimizer(self.model, self.lr, config.optim.betas, config.optim.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, len(self.plan), config.optim.warmup_fraction)
+        self.start_step = self.resume_if_asked(resume)
+        self.loader = self.build_loader()
+        self.log = MetricsLog(self.out, self.rank, config.run.tensorboard)
+        transformers.utils.logging.disable_progress_bar()  # one bar per checkpoint write is noise
+
+    def check_batch_sizes(self) -> None:
+        optim = self.config.optim
+        if optim.global_batch_size % (self.world_size * optim.micro_batch_size):
+            raise ValueError(
+                f"optim.global_batch_size={optim.global_batch_size} must be a multiple of processes x "
+                f"micro_batch_size = {self.world_size} x {optim.micro_batch_size}"
+            )
+
+    def build_aux_loss_weight(self) -> float:
+        if self.config.optim.aux_loss_weight is not None:
+            return self.config.optim.aux_loss_weight
+        return getattr(self.model.config.text_config, "router_aux_loss_coef", 0.0) or 0.0
+
+    def build_placeholder_batch(self) -> dict:
+        """Stands in for a micro-batch whose every sample was bad: it keeps all processes in step
+        (FSDP collectives) and contributes nothing (no supervised token)."""
+        sample = self.processor.encode(
+            [{"role": "user", "content": "."}, {"role": "assistant", "content": "."}]
+        )
+        sample.labels = [IGNORE_INDEX] * len(sample.labels)
+        return self.processor.collate([sample])
+
+    def parallelize(self) -> None:
+        if self.config.run.activation_checkpointing:
+            apply_activation_checkpointing(self.model)
+        if self.world_size > 1:
+            apply_fsdp(self.model, self.config.run.reshard_after_forward)
+        self.model.train()
+
+    def resume_if_asked(self, resume: bool) -> int:
+        checkpoint = latest_checkpoint(self.out / "checkpoints") if resume else None
+        if checkpoint is None:
+            if resume:
+                logger.warning(
+                    "--resume: no checkpoint under %s, starting from step 0", self.out / "checkpoints"
+                )
+            return 0
+        step = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+        logger.info("resumed from %s (step %d)", checkpoint, step)
+        return step
+
+    def build_loader(self):
+        sampler = PlanSampler(
+            self.plan, self.start_step, self.rank, self.world_size, self.config.optim.micro_batch_size
+        )
+        return torch.utils.data.DataLoader(
+            RecordDataset(self.records, self.processor), batch_sampler=sampler,
+            collate_fn=partial(collate, processor=self.processor), num_workers=self.config.data.num_workers,
+        )  # fmt: skip
+
+    def train(self) -> TrainSummary:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            (self.out / "config.yaml").write_text(self.config.to_yaml())
+        accumulation = self.config.optim.global_batch_size // (
+            self.world_size * self.config.optim.micro_batch_size
+        )
+        batches, started, result = iter(self.loader), time.perf_counter(), None
+        progress = tqdm(range(self.start_step, len(self.plan)), initial=self.start_step, total=len(self.plan),
+                        desc="train", disable=self.rank != 0)  # fmt: skip
+        for step in progress:
+            step_started = time.perf_counter()
+            micro = [self.to_device(self.take(next(batches))) for _ in range(accumulation)]
+            inject_fault("step", step + 1)
+            lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
+            result = train_step(self.model, self.optimizer, self.scheduler, micro, self.config.optim.grad_clip,
+                                DTYPES[self.config.run.dtype], self.aux_loss_weight, self.world_size)  # fmt: skip
+            tokens_per_second = result.tokens / (time.perf_counter() - step_started)
+            self.log.write(step + 1, loss=result.loss, aux_loss=result.aux_loss, lr=lr, grad_norm=result.grad_norm,
+                           tokens=result.tokens, tokens_per_s=tokens_per_second)  # fmt: skip
+            progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:.0f}")
+            if (step + 1) % self.config.run.checkpoint_every == 0 or step + 1 == len(self.plan):
+                save_checkpoint(self.out / "checkpoints", step + 1, self.model, self.optimizer, self.scheduler,
+                                self.processor, self.rank, self.config.run.keep_checkpoints)  # fmt: skip
+        return self.finish(result, time.perf_counter() - started)
+
+    def take(self, micro_batch) -> dict:
+        self.bad.merge(micro_batch.bad)
+        return micro_batch.inputs if micro_batch.inputs is not None else self.placeholder
+
+    def to_device(self, batch: dict) -> dict:
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    def gather_bad_records(self) -> None:
+        """Every process skipped records of its own share: process 0 reports them all."""
+        import torch.distributed as dist
+
+        if self.world_size > 1:
+            everyone = [None] * self.world_size
+            dist.all_gather_object(everyone, self.bad)
+            self.bad = BadRecords()
+            for other in everyone:
+                self.bad.merge(other)
+
+    def finish(self, result, seconds: float) -> TrainSummary:
+        self.gather_bad_records()
+        model_dir = self.out / "model"
+        latest = latest_checkpoint(self.out / "checkpoints")
+        if self.rank == 0:
+            if latest is not None and latest.exists():
+                import shutil
+
+                shutil.rmtree(model_dir, ignore_errors=True)
+                shutil.copytree(
+                    latest, model_dir, ignore=lambda _d, names: [n for n in names if n == "trainer_state.pt"]
+                )
+            plot_loss_curve(self.log.path, self.out / "loss_curve.png")
+            (self.out / "bad_records.txt").write_text(self.bad.report() + "\n")
+            print(self.bad.report())
+        self.log.close()
+        final_loss = result.loss if result is not None else float("nan")
+        return TrainSummary(len(self.plan), final_loss, self.bad, model_dir, seconds)
+
+
+def read_losses(run_dir: str | Path) -> dict[int, float]:
+    """Step -> loss from a run's metrics.jsonl (the last entry of a step wins, as after a resume)."""
+    losses = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        losses[entry["step"]] = entry["loss"]
+    return losses

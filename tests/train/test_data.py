@@ -1,0 +1,63 @@
+from sphinx_x.train.data import (
+    BadRecords,
+    RecordDataset,
+    Source,
+    epoch_records,
+    global_batches,
+    read_mixture,
+    read_records,
+    shard_of,
+)
+
+from .records import write_dataset
+
+
+def test_mixture_and_records_with_bad_lines(tmp_path, toy_processor):
+    files = write_dataset(tmp_path)
+    sources = read_mixture(files["mixture"])
+    assert [(s.name, s.type, s.weight) for s in sources] == [
+        ("colours", "vision", 1.0),
+        ("sums", "language", 1.0),
+    ]
+    bad = BadRecords()
+    vision = read_records(sources[0], bad)
+    assert len(vision) == 18 and bad.counts == {"malformed JSON line": 1}
+    assert bad.reasons[f"{files['vision']}:17"].startswith("malformed JSON line")
+    dataset = RecordDataset(vision, toy_processor)
+    where, reason = dataset[16]
+    assert where.endswith("vision.jsonl:18") and reason.startswith("bad image:") and "nowhere.png" in reason
+    where, reason = dataset[17]
+    assert reason.startswith("bad conversation:") or reason.startswith("NothingToSuperviseError")
+    assert read_records(sources[1], bad)[0].type == "language"
+
+
+def test_global_batches_hold_one_type_sorted_by_length(tmp_path):
+    files = write_dataset(tmp_path, bad=False)
+    loaded = [(source, read_records(source, BadRecords())) for source in read_mixture(files["mixture"])]
+    records = epoch_records(loaded, epoch=0, seed=0)
+    batches = global_batches(records, 4, seed=0, epoch=0, by_type=True)
+    assert sorted(i for b in batches for i in b) == list(range(32))
+    for batch in batches:
+        assert len({records[i].type for i in batch}) == 1
+        lengths = [records[i].approx_length() for i in batch]
+        assert lengths == sorted(lengths)
+    assert batches == global_batches(records, 4, seed=0, epoch=0, by_type=True)  # seeded
+    assert batches != global_batches(records, 4, seed=1, epoch=0, by_type=True)
+
+
+def test_every_process_count_sees_the_same_global_batch():
+    batch = list(range(8))
+    assert sorted(shard_of(batch, 0, 2) + shard_of(batch, 1, 2)) == batch
+    assert shard_of(batch, 0, 1) == batch
+
+
+def test_sampling_weights(tmp_path):
+    files = write_dataset(tmp_path, bad=False)
+    vision, language = read_mixture(files["mixture"])
+    loaded = [
+        (Source(vision.path, vision.image_root, 0.5, "vision"), read_records(vision, BadRecords())),
+        (Source(language.path, language.image_root, 2.0, "language"), read_records(language, BadRecords())),
+    ]
+    chosen = epoch_records(loaded, epoch=0, seed=0)
+    assert sum(r.type == "vision" for r in chosen) == 8 and sum(r.type == "language" for r in chosen) == 32
+    assert [r.where for r in chosen] == [r.where for r in epoch_records(loaded, epoch=0, seed=0)]

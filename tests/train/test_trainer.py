@@ -1,0 +1,106 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sphinx_x import SphinxXForConditionalGeneration
+from sphinx_x.cli import main
+from sphinx_x.train.config import TrainConfig
+from sphinx_x.train.trainer import Trainer, read_losses
+
+from .records import toy_config, write_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_dataset(root)
+    return root
+
+
+def run_cli(config: dict, folder: Path, *extra: str, fault: str | None = None, processes: int = 1):
+    path = folder / f"config-{len(list(folder.glob('config-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = os.environ | ({"SPHINX_X_FAULT": fault} if fault else {})
+    env.pop("SPHINX_X_FAULT", None) if fault is None else None
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        if processes > 1
+        else [sys.executable]
+    )
+    command = [*launcher, "-m", "sphinx_x.cli", "train", "--config", str(path), *extra]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_toy_run_learns_logs_and_saves_a_loadable_model(data, tmp_path, capsys):
+    config = TrainConfig.from_dict(toy_config(data, tmp_path / "run", epochs=3))
+    summary = Trainer(config).train()
+    losses = read_losses(tmp_path / "run")
+    assert summary.steps == len(losses) == 24
+    assert (
+        sum(list(losses.values())[-4:]) / 4 < sum(list(losses.values())[:4]) / 4 - 0.5
+    )  # the loss clearly falls
+    assert summary.bad_records.counts == {
+        "malformed JSON line": 1,
+        "bad image": 1,
+        "NothingToSuperviseError": 1,
+    }
+    assert "vision.jsonl:18: bad image" in (tmp_path / "run" / "bad_records.txt").read_text()
+    assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 1000
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert not (summary.model_dir / "trainer_state.pt").exists()
+    model = SphinxXForConditionalGeneration.from_pretrained(summary.model_dir)
+    assert model.config.model_type == "sphinx_x"
+    assert (
+        main(["chat", "--model", str(summary.model_dir), "--max-new-tokens", "3", "What is 1 plus 2?"]) == 0
+    )
+
+
+def test_bad_configs_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown field\\(s\\) \\['lr_max'\\] in 'optim'"):
+        TrainConfig.from_dict({"optim": {"lr_max": 1}})
+    with pytest.raises(ValueError, match="multiple of processes x micro_batch_size = 1 x 3"):
+        Trainer(TrainConfig.from_dict({"optim": {"global_batch_size": 4, "micro_batch_size": 3}}))
+
+
+def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
+    uninterrupted = run_cli(toy_config(data, tmp_path / "whole"), tmp_path)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+    killed = run_cli(toy_config(data, tmp_path / "killed"), tmp_path, fault="step:6")
+    assert killed.returncode == -9  # SIGKILL, no cleanup
+    assert (tmp_path / "killed" / "checkpoints" / "latest").read_text() == "step-000004"
+    resumed = run_cli(toy_config(data, tmp_path / "killed"), tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert read_losses(tmp_path / "killed") == read_losses(tmp_path / "whole")
+
+
+def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(data, tmp_path):
+    crashed = run_cli(toy_config(data, tmp_path / "run"), tmp_path, fault="checkpoint:4")
+    assert crashed.returncode == -9
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "step-000002" and (
+        checkpoints / "step-000004.partial"
+    ).exists()
+    resumed = run_cli(toy_config(data, tmp_path / "run"), tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (checkpoints / "step-000004.partial").exists()
+    assert len(read_losses(tmp_path / "run")) == 8
+
+
+def test_two_fsdp_processes_match_one_process(data, tmp_path):
+    single = run_cli(toy_config(data, tmp_path / "one", checkpoint_every=100), tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    double = run_cli(toy_config(data, tmp_path / "two", checkpoint_every=100), tmp_path, processes=2)
+    assert double.returncode == 0, double.stderr[-3000:]
+    one, two = read_losses(tmp_path / "one"), read_losses(tmp_path / "two")
+    assert one.keys() == two.keys() and len(one) == 8
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=1e-5, abs=1e-6), step
+    reloaded = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "two" / "model").state_dict()
+    reference = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "one" / "model").state_dict()
+    for name, value in reference.items():
+        torch.testing.assert_close(reloaded[name], value, rtol=1e-4, atol=1e-5)
