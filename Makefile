@@ -6,10 +6,9 @@ VENV := .venv/bin
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-# The main job on the embedded default: no downloads, no GPU.
+# The main job on the embedded default: no downloads, no GPU. Writes demo-out/report.html.
 demo: bootstrap
-	$(VENV)/sphinx-x info sphinx-x-tiny --image 1000x500
-	$(VENV)/sphinx-x chat --image examples/shapes.png --seed 0 --max-new-tokens 48 "What is in the image?"
+	$(VENV)/sphinx-x demo --out demo-out
 
 lint: bootstrap
 	$(VENV)/ruff check src tests benchmarks

@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert(commands)
     add_eval(commands)
     add_train(commands)
+    add_demo(commands)
     return parser
 
 
@@ -352,6 +353,34 @@ def run_train(args) -> int:
         print(
             f"trained {summary.steps} steps in {summary.seconds:.0f} s, final loss {summary.final_loss:.4f}; model: {summary.model_dir}"
         )
+    return 0
+
+
+def add_demo(commands) -> None:
+    demo = commands.add_parser(
+        "demo", help="train a toy SPHINX-X on a synthetic corpus and report (CPU, minutes)"
+    )
+    demo.add_argument(
+        "--out", default="demo-out", help="folder for the corpus, model, report.html, metrics.json"
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="a small run (under 2 minutes) that only shows the loss falling"
+    )
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=run_demo)
+
+
+def run_demo(args) -> int:
+    from .demo.run import run_demo as demo
+
+    metrics = demo(args.out, quick=args.quick, seed=args.seed)
+    headline = {
+        k: round(v, 3)
+        for k, v in metrics.items()
+        if k in ("vqa_accuracy", "rec_acc50", "ocr_exact_match", "wall_seconds")
+    }
+    print(json.dumps(headline))
+    print(f"report: {Path(args.out) / 'report.html'}; model: {Path(args.out) / 'model'}")
     return 0
 
 

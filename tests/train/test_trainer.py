@@ -104,3 +104,41 @@ def test_two_fsdp_processes_match_one_process(data, tmp_path):
     reference = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "one" / "model").state_dict()
     for name, value in reference.items():
         torch.testing.assert_close(reloaded[name], value, rtol=1e-4, atol=1e-5)
+
+
+def test_the_documented_example_config_parses():
+    config = TrainConfig.from_yaml(Path(__file__).parents[2] / "examples" / "train-sphinx-x-tiny.yaml")
+    assert config.model.llm.startswith("TinyLlama/") and config.model.dinov2 == "facebook/dinov2-giant"
+    assert config.optim.betas == (0.9, 0.95) and config.optim.global_batch_size == 256
+    assert config.run.activation_checkpointing and not config.run.reshard_after_forward
+
+
+def test_training_from_public_weight_formats(data, tmp_path):
+    """The example config's path: the three parts from files in their public formats (tiny here)."""
+    from transformers import Dinov2Model, LlamaForCausalLM
+
+    from sphinx_x.presets import preset_config
+    from sphinx_x.processing.tokenizer import train_toy_tokenizer
+
+    from ..convert.test_pretrained import open_clip_checkpoint
+
+    toy = preset_config("sphinx-x-toy")
+    LlamaForCausalLM(toy.text_config).save_pretrained(tmp_path / "llm")
+    train_toy_tokenizer().save_pretrained(tmp_path / "llm")
+    torch.save(
+        open_clip_checkpoint(), tmp_path / "open_clip_pytorch_model.bin"
+    )  # timm trunk under visual.trunk.
+    Dinov2Model(toy.dinov2_config).save_pretrained(tmp_path / "dinov2")  # transformers format
+    raw = toy_config(data, tmp_path / "run", max_steps=2, activation_checkpointing=True)
+    raw["model"] = {
+        "preset": "sphinx-x-toy",
+        "llm": str(tmp_path / "llm"),
+        "convnext": str(tmp_path),
+        "dinov2": str(tmp_path / "dinov2"),
+    }
+    summary = Trainer(TrainConfig.from_dict(raw)).train()
+    assert summary.steps == 2 and torch.isfinite(torch.tensor(summary.final_loss))
+    assert (
+        SphinxXForConditionalGeneration.from_pretrained(summary.model_dir).projector.linear.in_features
+        == 32 + 32
+    )

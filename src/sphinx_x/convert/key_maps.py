@@ -20,6 +20,14 @@ Shapes = Mapping[str, torch.Size]
 DINOV2_HEAD_DIM = 64  # every DINOv2 model (S, B, L, g) uses 64-wide heads; a checkpoint cannot say
 
 
+def renamed(name: str, tensor: torch.Tensor, rules: list[tuple[str, str]]) -> Pairs | None:
+    """The first rule whose pattern matches all of `name` renames it; None when none does."""
+    for pattern, target in rules:
+        if re.fullmatch(pattern, name):
+            return [(re.sub(pattern, target, name), tensor)]
+    return None
+
+
 def count_indices(names, pattern: str) -> int:
     return len({int(m.group(1)) for name in names if (m := re.fullmatch(pattern, name))})
 
@@ -51,10 +59,7 @@ def convnext_timm_config(shapes: Shapes) -> ConvNextConfig:
 
 
 def convnext_timm_to_hf(name: str, tensor: torch.Tensor) -> Pairs | None:
-    for pattern, target in _CONVNEXT_RULES:
-        if re.fullmatch(pattern, name):
-            return [(re.sub(pattern, target, name), tensor)]
-    return None
+    return renamed(name, tensor, _CONVNEXT_RULES)
 
 
 # -- DINOv2: torch-hub names -> transformers Dinov2Model --------------------------------------
@@ -108,10 +113,7 @@ def dinov2_hub_to_hf(name: str, tensor: torch.Tensor) -> Pairs | None:
             (f"encoder.layer.{layer}.mlp.gate_proj.{kind}", gate),
             (f"encoder.layer.{layer}.mlp.up_proj.{kind}", up),
         ]
-    for pattern, target in _DINOV2_RENAMES:
-        if re.fullmatch(pattern, name):
-            return [(re.sub(pattern, target, name), tensor)]
-    return None
+    return renamed(name, tensor, _DINOV2_RENAMES)
 
 
 # -- LLaMA: Meta layout -> transformers LlamaForCausalLM --------------------------------------
@@ -140,10 +142,7 @@ def llama_meta_to_hf(name: str, tensor: torch.Tensor, head_dim: int) -> Pairs | 
                 interleaved_to_half_rotary(tensor, head_dim),
             )
         ]
-    for pattern, target in _LLAMA_RENAMES:
-        if re.fullmatch(pattern, name):
-            return [(re.sub(pattern, target, name), tensor)]
-    return None
+    return renamed(name, tensor, _LLAMA_RENAMES)
 
 
 def interleaved_to_half_rotary(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
@@ -192,7 +191,4 @@ def internlm2_to_llama(name: str, tensor: torch.Tensor, num_heads: int, num_kv_h
             (f"{prefix}.k_proj.weight", grouped[:, -2].reshape(-1, dim)),
             (f"{prefix}.v_proj.weight", grouped[:, -1].reshape(-1, dim)),
         ]
-    for pattern, target in _INTERNLM2_RENAMES:
-        if re.fullmatch(pattern, name):
-            return [(re.sub(pattern, target, name), tensor)]
-    return None
+    return renamed(name, tensor, _INTERNLM2_RENAMES)

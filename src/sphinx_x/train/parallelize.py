@@ -16,7 +16,9 @@ import torch.distributed as dist
 
 
 def apply_activation_checkpointing(model) -> None:
-    model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.language_model.activation_checkpointing_enable(
+        activation_checkpointing_kwargs={"use_reentrant": False}
+    )
 
 
 def apply_fsdp(model, reshard_after_forward: bool = False) -> None:

@@ -1,0 +1,133 @@
+"""`sphinx-x demo`: the main job on an embedded default, no downloads, no GPU.
+
+Generates the synthetic corpus, trains a toy SPHINX-X on it in one stage with the real trainer,
+evaluates on held-out samples with the real metrics, and writes
+
+    DIR/report.html    loss curve, held-out images with answers and predicted boxes, metrics table
+    DIR/metrics.json   vqa_accuracy, rec_acc50, ocr_exact_match, wall_seconds, and one key per task
+    DIR/model          the trained model (`sphinx-x chat --model DIR/model`)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import ConvNextConfig, Dinov2Config, LlamaConfig
+
+from ..config import SphinxXConfig
+from ..inference.generate import DecodingSettings
+from ..model.sphinx import SphinxXForConditionalGeneration
+from ..processing.processor import SphinxXProcessor
+from ..processing.tokenizer import train_toy_tokenizer
+from ..train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from ..train.trainer import Trainer
+from .corpus import OCR_TASKS, SHAPE_TASKS, corpus_texts, write_corpus
+from .evaluate import evaluate_heldout
+from .pretrain_experts import pretrain_experts
+from .report import write_report
+
+# More training images for the tasks the demo's bars measure; every domain is present.
+EMPHASIS = {"rec": 2.0, "count": 1.0, "yesno": 1.5, "colour": 1.0, "ocr_read": 2.0, "ocr_region": 1.0}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    train_per_task: int
+    eval_per_task: int
+    epochs: float
+    global_batch_size: int = 32
+    micro_batch_size: int = 32
+    lr: float = 2e-3
+    view_size: int = 48
+    turns: int = 4  # questions per training image (held-out samples ask one)
+    pretrain_steps: int = 120  # toy expert pre-training before freezing (0: frozen at random init)
+    pretrain_images: int = 768
+    tasks: tuple[str, ...] = field(default=(*SHAPE_TASKS, *OCR_TASKS, "language"))
+
+
+# Measured on the 2-core reference machine: about 7.5 minutes end to end (see the README).
+FULL = DemoSettings(
+    train_per_task=500,
+    eval_per_task=30,
+    epochs=2,
+    global_batch_size=16,
+    micro_batch_size=16,
+    view_size=32,
+    turns=4,
+)
+QUICK = DemoSettings(
+    train_per_task=30,
+    eval_per_task=4,
+    epochs=3,
+    global_batch_size=16,
+    micro_batch_size=16,
+    view_size=32,
+    turns=3,
+)
+
+
+def demo_model_config(vocab_size: int, view_size: int = 48) -> SphinxXConfig:
+    """A toy SPHINX-X: the release's structure (two experts, 2x2 grid + global, skip tokens) at CPU size."""
+    return SphinxXConfig(
+        text_config=LlamaConfig(
+            hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384,
+            vocab_size=vocab_size, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        ),
+        convnext_config=ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5,
+                                       image_size=view_size),
+        dinov2_config=Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True,
+                                   patch_size=8, image_size=view_size),
+        grid=2, convnext_view_size=view_size, dinov2_view_size=view_size, padding="corner", use_skip_token=True,
+    )  # fmt: skip
+
+
+def run_demo(
+    out: str | Path, quick: bool = False, seed: int = 0, settings: DemoSettings | None = None
+) -> dict:
+    settings = settings or (QUICK if quick else FULL)
+    out = Path(out)
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    counts = {task: round(settings.train_per_task * EMPHASIS.get(task, 0.5)) for task in settings.tasks}
+    mixture = write_corpus(out / "corpus", counts, seed, settings.turns)
+    heldout = write_corpus(
+        out / "heldout", dict.fromkeys(settings.tasks, settings.eval_per_task), seed=seed + 1000
+    )
+    tokenizer = train_toy_tokenizer(corpus_texts(out / "corpus"), vocab_size=1024)
+    config = demo_model_config(vocab_size=1024, view_size=settings.view_size)
+    model, processor = SphinxXForConditionalGeneration(config), SphinxXProcessor(tokenizer, config)
+    if settings.pretrain_steps:
+        pretrain_experts(
+            model.vision_experts, config, settings.pretrain_images, settings.pretrain_steps, seed=seed + 2000
+        )
+    trainer = Trainer(train_config(out, mixture, settings, seed), model, processor)
+    summary = trainer.train()
+    shutil.rmtree(out / "model", ignore_errors=True)
+    shutil.copytree(summary.model_dir, out / "model")
+    model = trainer.model.eval()
+    metrics, examples = evaluate_heldout(
+        model, processor, heldout.parent, DecodingSettings(48, temperature=0)
+    )
+    metrics["wall_seconds"] = time.perf_counter() - started
+    metrics["train_steps"] = summary.steps
+    metrics["final_loss"] = summary.final_loss
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_report(out, metrics, examples, out / "train" / "loss_curve.png")
+    return metrics
+
+
+def train_config(out: Path, mixture: Path, settings: DemoSettings, seed: int) -> TrainConfig:
+    return TrainConfig(
+        model=ModelConfig(preset="demo"),
+        # Mixed-type batches: the release's one-type-per-batch sampler suits batches of 256, not of 16.
+        data=DataConfig(mixture=str(mixture), num_workers=1, max_length=512, by_type=False),
+        optim=OptimConfig(lr=settings.lr, global_batch_size=settings.global_batch_size,
+                          micro_batch_size=settings.micro_batch_size, warmup_fraction=0.03, grad_clip=1.0),
+        run=RunConfig(out=str(out / "train"), epochs=settings.epochs, checkpoint_every=10**9, dtype="float32", seed=seed),
+    )  # fmt: skip

@@ -1,0 +1,45 @@
+import json
+
+from sphinx_x import SphinxXForConditionalGeneration
+from sphinx_x.cli import main
+from sphinx_x.demo.corpus import OCR_TASKS, SHAPE_TASKS, ocr_page, write_corpus
+from sphinx_x.train.trainer import read_losses
+
+
+def test_corpus_covers_every_domain_with_skip_tokens(tmp_path):
+    import random
+
+    mixture = write_corpus(
+        tmp_path, dict.fromkeys([*SHAPE_TASKS, *OCR_TASKS, "language"], 3), seed=0, turns=3
+    )
+    domains = {line.split("name: ")[1].split(",")[0] for line in mixture.read_text().splitlines()[1:]}
+    assert domains == {"vision", "vqa", "caption", "set-of-mark", "ocr", "language"}
+    records = [
+        json.loads(line) for path in tmp_path.glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
+    assert all(len(r["conversations"]) % 2 == 0 for r in records)
+    assert any(len(r["conversations"]) == 6 for r in records)  # multi-turn
+    image, words = ocr_page(random.Random(0), 2)
+    assert len(words) == 2 and all(0 <= v <= 1 for _, box in words for v in box)  # word boxes from the PDF
+
+
+def test_quick_demo_trains_evaluates_and_reports(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in (
+        "vqa_accuracy",
+        "rec_acc50",
+        "ocr_exact_match",
+        "wall_seconds",
+        "task/rec",
+        "task/ocr_read",
+        "task/language",
+    ):
+        assert key in metrics
+    assert metrics["wall_seconds"] < 120
+    losses = list(read_losses(tmp_path / "train").values())
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5  # the loss falls clearly
+    page = (tmp_path / "report.html").read_text()
+    assert "Held-out metrics" in page and "data:image/png;base64" in page and "vqa_accuracy" in page
+    assert SphinxXForConditionalGeneration.from_pretrained(tmp_path / "model").config.use_skip_token
+    assert "report:" in capsys.readouterr().out
