@@ -53,7 +53,7 @@ def run_mode(mode: str, records: list[dict], args, queue) -> None:
     from sphinx_x.model.sphinx import SphinxXForConditionalGeneration
     from sphinx_x.processing.processor import SphinxXProcessor
     from sphinx_x.processing.tokenizer import train_toy_tokenizer
-    from sphinx_x.train.data import Record, global_batches
+    from sphinx_x.train.data import Record, global_batches, sequence_lengths
     from sphinx_x.train.optim import build_optimizer
 
     torch.manual_seed(0)
@@ -66,7 +66,10 @@ def run_mode(mode: str, records: list[dict], args, queue) -> None:
     as_records = [
         Record(r["conversations"], Path(r["image"]), "vision", str(i)) for i, r in enumerate(records)
     ]
-    batches = global_batches(as_records, args.batch_size, seed=0, epoch=0, by_type=mode == "ours")
+    lengths = sequence_lengths(as_records, processor) if mode == "ours" else None
+    batches = global_batches(
+        as_records, args.batch_size, seed=0, epoch=0, by_type=mode == "ours", lengths=lengths
+    )
     samples = processed = real = 0
     started = None
     for step, batch in enumerate(batches):

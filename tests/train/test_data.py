@@ -61,3 +61,21 @@ def test_sampling_weights(tmp_path):
     chosen = epoch_records(loaded, epoch=0, seed=0)
     assert sum(r.type == "vision" for r in chosen) == 8 and sum(r.type == "language" for r in chosen) == 32
     assert [r.where for r in chosen] == [r.where for r in epoch_records(loaded, epoch=0, seed=0)]
+
+
+def test_sequence_lengths_count_visual_tokens_from_the_image_header(tmp_path, toy_processor):
+    from PIL import Image
+
+    from sphinx_x.train.data import Record, sequence_lengths
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "square.png")
+    Image.new("RGB", (128, 32)).save(tmp_path / "wide.png")
+    turns = [{"from": "human", "value": "abcd" * 5}, {"from": "gpt", "value": "abcd" * 5}]
+    records = [
+        Record(turns, tmp_path / name, "vision", name) for name in ("square.png", "wide.png", "gone.png")
+    ]
+    records.append(Record(turns, None, "language", "text"))
+    square, wide, gone, text = sequence_lengths(records, toy_processor)
+    assert text == gone == 10  # 40 characters; a missing image counts as text only (reported later)
+    assert square == 10 + toy_processor.visual_token_count(64, 64) == 10 + 95
+    assert wide == 10 + toy_processor.visual_token_count(128, 32) == 10 + 59  # two sub-images skipped

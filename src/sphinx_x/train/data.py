@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from PIL import Image
 
 from ..processing.conversation import ConversationError
 from ..processing.images import ImageLoadError
@@ -144,12 +145,36 @@ def epoch_records(sources: list[tuple[Source, list[Record]]], epoch: int, seed: 
     return chosen
 
 
+def sequence_lengths(records: list[Record], processor: SphinxXProcessor) -> list[int]:
+    """Estimated tokens of each record: text (about 4 characters a token) plus its visual tokens,
+    counted from the image header (no decoding). Skip tokens shorten sequences only if batching
+    sees it: sorting by text alone mixes square and wide images and pads the savings away."""
+    lengths = []
+    for record in records:
+        length = record.approx_length() // 4
+        if record.image is not None:
+            try:
+                with Image.open(record.image) as image:
+                    length += processor.visual_token_count(*image.size)
+            except (OSError, ValueError):
+                pass  # a bad image is reported when the record is encoded
+        lengths.append(length)
+    return lengths
+
+
 def global_batches(
-    records: list[Record], global_batch_size: int, seed: int, epoch: int, by_type: bool
+    records: list[Record],
+    global_batch_size: int,
+    seed: int,
+    epoch: int,
+    by_type: bool,
+    lengths: list[int] | None = None,
 ) -> list[list[int]]:
     """Indices of `records` grouped into global batches: one type each, sorted by length inside a
-    type (the release's sampler), batches in seeded random order. A type's last partial batch is kept."""
+    type (the release's sampler), batches in seeded random order. A type's last partial batch is kept.
+    `lengths` (see `sequence_lengths`) defaults to the text length."""
     rng = random.Random(f"{seed}:{epoch}:batches")
+    lengths = lengths if lengths is not None else [record.approx_length() for record in records]
     groups: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         groups.setdefault(record.type if by_type else "all", []).append(index)
@@ -157,7 +182,7 @@ def global_batches(
     for indices in groups.values():
         rng.shuffle(indices)
         if by_type:
-            indices.sort(key=lambda i: records[i].approx_length())
+            indices.sort(key=lambda i: lengths[i])
         batches += [
             indices[start : start + global_batch_size] for start in range(0, len(indices), global_batch_size)
         ]

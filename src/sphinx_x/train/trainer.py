@@ -82,7 +82,7 @@ def build_sources(config: TrainConfig) -> list[Source]:
     return [Source(path, config.data.image_root) for path in config.data.records]
 
 
-def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords):
+def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords, processor):
     """All records the run will see, and for every step the indices of its global batch."""
     loaded = [(source, read_records(source, bad)) for source in sources]
     records, plan = [], []
@@ -135,7 +135,7 @@ class Trainer:
         self.model, self.processor = model.to(self.device), processor
         self.processor.max_length = config.data.max_length
         self.bad = BadRecords()
-        self.records, self.plan = build_plan(build_sources(config), config, self.bad)
+        self.records, self.plan = build_plan(build_sources(config), config, self.bad, self.processor)
         self.lr = config.optim.lr or (5e-6 if model.config.text_config.model_type == "mixtral" else 2e-5)
         self.aux_loss_weight = self.build_aux_loss_weight()
         self.placeholder = self.build_placeholder_batch()
