@@ -152,13 +152,6 @@ def interleaved_to_half_rotary(weight: torch.Tensor, head_dim: int) -> torch.Ten
     return weight.view(heads, head_dim // 2, 2, dim).transpose(1, 2).reshape(rows, dim)
 
 
-def half_to_interleaved_rotary(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
-    """Inverse of `interleaved_to_half_rotary` (transformers -> Meta layout)."""
-    rows, dim = weight.shape
-    heads = rows // head_dim
-    return weight.view(heads, 2, head_dim // 2, dim).transpose(1, 2).reshape(rows, dim)
-
-
 # -- InternLM2 (transformers remote-code layout) -> Llama layout ------------------------------
 
 _INTERNLM2_RENAMES = [
