@@ -49,11 +49,12 @@ def write_data(folder: Path, samples: int, seed: int) -> list[dict]:
 
 
 def run_mode(mode: str, records: list[dict], args, queue) -> None:
+    from sphinx_x.data.records import Record
     from sphinx_x.demo.run import demo_model_config
     from sphinx_x.model.sphinx import SphinxXForConditionalGeneration
     from sphinx_x.processing.processor import SphinxXProcessor
     from sphinx_x.processing.tokenizer import train_toy_tokenizer
-    from sphinx_x.train.data import Record, global_batches, sequence_lengths
+    from sphinx_x.train.data import global_batches, sequence_lengths
     from sphinx_x.train.optim import build_optimizer
 
     torch.manual_seed(0)

@@ -1,13 +1,5 @@
-from sphinx_x.train.data import (
-    BadRecords,
-    RecordDataset,
-    Source,
-    epoch_records,
-    global_batches,
-    read_mixture,
-    read_records,
-    shard_of,
-)
+from sphinx_x.data.records import BadRecords, Source, read_mixture, read_records
+from sphinx_x.train.data import RecordDataset, epoch_records, global_batches, shard_of
 
 from .records import write_dataset
 
@@ -66,7 +58,8 @@ def test_sampling_weights(tmp_path):
 def test_sequence_lengths_count_visual_tokens_from_the_image_header(tmp_path, toy_processor):
     from PIL import Image
 
-    from sphinx_x.train.data import Record, sequence_lengths
+    from sphinx_x.data.records import Record
+    from sphinx_x.train.data import sequence_lengths
 
     Image.new("RGB", (64, 64)).save(tmp_path / "square.png")
     Image.new("RGB", (128, 32)).save(tmp_path / "wide.png")

@@ -17,20 +17,18 @@ import torch
 import transformers
 from tqdm import tqdm
 
+from ..data.records import BadRecords, Source, read_mixture, read_records
 from ..model.sphinx import IGNORE_INDEX
 from ..processing.processor import SphinxXProcessor
 from .checkpoint import inject_fault, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import (
-    BadRecords,
     RecordDataset,
-    Source,
     collate,
     epoch_records,
     global_batches,
     micro_batches,
-    read_mixture,
-    read_records,
+    sequence_lengths,
     shard_of,
 )
 from .optim import build_optimizer, build_scheduler
@@ -88,8 +86,10 @@ def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords, proc
     records, plan = [], []
     for epoch in range(max(1, int(-(-config.run.epochs // 1)))):
         chosen = epoch_records(loaded, epoch, config.run.seed)
+        # Sorting needs each sample's real length, visual tokens included (see `sequence_lengths`).
+        lengths = sequence_lengths(chosen, processor) if config.data.by_type else None
         batches = global_batches(
-            chosen, config.optim.global_batch_size, config.run.seed, epoch, config.data.by_type
+            chosen, config.optim.global_batch_size, config.run.seed, epoch, config.data.by_type, lengths
         )
         full = [
             batch for batch in batches if len(batch) == config.optim.global_batch_size
