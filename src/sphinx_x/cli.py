@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval(commands)
     add_train(commands)
     add_demo(commands)
+    add_data(commands)
     return parser
 
 
@@ -382,6 +383,33 @@ def run_demo(args) -> int:
     print(json.dumps(headline))
     print(f"report: {Path(args.out) / 'report.html'}; model: {Path(args.out) / 'model'}")
     return 0
+
+
+def add_data(commands) -> None:
+    data = commands.add_parser("data", help="training data: validate records")
+    actions = data.add_subparsers(dest="action", required=True)
+    validate = actions.add_parser("validate", help="report every bad record by file, line and field")
+    validate.add_argument("files", nargs="+", help="record files (JSON list or JSONL)")
+    validate.add_argument(
+        "--image-root", help="folder image paths are relative to (default: each file's folder)"
+    )
+    validate.add_argument(
+        "--no-decode", action="store_true", help="check that images exist, without decoding them"
+    )
+    validate.add_argument("--max-report", type=int, default=200, help="print at most this many problems")
+    validate.set_defaults(run=run_data_validate)
+
+
+def run_data_validate(args) -> int:
+    from .data.validate import validate
+
+    report = validate(args.files, args.image_root, decode_images=not args.no_decode)
+    for problem in report.problems[: args.max_report]:
+        print(problem)
+    if len(report.problems) > args.max_report:
+        print(f"... and {len(report.problems) - args.max_report} more problems")
+    print(report.summary())
+    return 1 if report.problems else 0
 
 
 if __name__ == "__main__":
