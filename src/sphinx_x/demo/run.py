@@ -40,10 +40,10 @@ class DemoSettings:
     train_per_task: int
     eval_per_task: int
     epochs: float
-    global_batch_size: int = 32
-    micro_batch_size: int = 32
+    global_batch_size: int = 16
+    micro_batch_size: int = 16
     lr: float = 2e-3
-    view_size: int = 48
+    view_size: int = 32
     turns: int = 4  # questions per training image (held-out samples ask one)
     pretrain_steps: int = 120  # toy expert pre-training before freezing (0: frozen at random init)
     pretrain_images: int = 768
@@ -51,27 +51,11 @@ class DemoSettings:
 
 
 # Measured on the 2-core reference machine: about 7.5 minutes end to end (see the README).
-FULL = DemoSettings(
-    train_per_task=500,
-    eval_per_task=30,
-    epochs=2,
-    global_batch_size=16,
-    micro_batch_size=16,
-    view_size=32,
-    turns=4,
-)
-QUICK = DemoSettings(
-    train_per_task=30,
-    eval_per_task=4,
-    epochs=3,
-    global_batch_size=16,
-    micro_batch_size=16,
-    view_size=32,
-    turns=3,
-)
+FULL = DemoSettings(train_per_task=500, eval_per_task=30, epochs=2, turns=4)
+QUICK = DemoSettings(train_per_task=30, eval_per_task=4, epochs=3, turns=3)
 
 
-def demo_model_config(vocab_size: int, view_size: int = 48) -> SphinxXConfig:
+def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
     """A toy SPHINX-X: the release's structure (two experts, 2x2 grid + global, skip tokens) at CPU size."""
     return SphinxXConfig(
         text_config=LlamaConfig(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -83,11 +84,19 @@ def build_sources(config: TrainConfig) -> list[Source]:
 def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords, processor):
     """All records the run will see, and for every step the indices of its global batch."""
     loaded = [(source, read_records(source, bad)) for source in sources]
+    epochs = max(1, math.ceil(config.run.epochs))  # a fractional last epoch is cut below
+    # Sorting needs each sample's real length, visual tokens included (see `sequence_lengths`);
+    # computed once per record, since epochs draw the same records again.
+    everything = [record for _, source_records in loaded for record in source_records]
+    length_of = (
+        dict(zip(map(id, everything), sequence_lengths(everything, processor), strict=True))
+        if config.data.by_type
+        else {}
+    )
     records, plan = [], []
-    for epoch in range(max(1, int(-(-config.run.epochs // 1)))):
+    for epoch in range(epochs):
         chosen = epoch_records(loaded, epoch, config.run.seed)
-        # Sorting needs each sample's real length, visual tokens included (see `sequence_lengths`).
-        lengths = sequence_lengths(chosen, processor) if config.data.by_type else None
+        lengths = [length_of[id(record)] for record in chosen] if config.data.by_type else None
         batches = global_batches(
             chosen, config.optim.global_batch_size, config.run.seed, epoch, config.data.by_type, lengths
         )
@@ -96,7 +105,7 @@ def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords, proc
         ]  # drop_last, per type
         plan += [[len(records) + index for index in batch] for batch in full]
         records += chosen
-    steps = round(len(plan) / max(1, int(-(-config.run.epochs // 1))) * config.run.epochs)
+    steps = round(len(plan) / epochs * config.run.epochs)
     plan = plan[: min(steps, config.run.max_steps or steps)]
     if not plan:
         raise ValueError(
