@@ -386,8 +386,11 @@ def run_demo(args) -> int:
 
 
 def add_data(commands) -> None:
-    data = commands.add_parser("data", help="training data: validate records")
+    data = commands.add_parser(
+        "data", help="training data: convert datasets, OCR from PDFs, Set-of-Mark, mix, validate"
+    )
     actions = data.add_subparsers(dest="action", required=True)
+    add_data_convert(actions)
     validate = actions.add_parser("validate", help="report every bad record by file, line and field")
     validate.add_argument("files", nargs="+", help="record files (JSON list or JSONL)")
     validate.add_argument(
@@ -398,6 +401,54 @@ def add_data(commands) -> None:
     )
     validate.add_argument("--max-report", type=int, default=200, help="print at most this many problems")
     validate.set_defaults(run=run_data_validate)
+
+
+def add_data_convert(actions) -> None:
+    from .data.converters import CONVERTERS
+
+    kinds = "\n".join(f"  {kind:16s} {family}" for kind, (_, family) in CONVERTERS.items())
+    convert = actions.add_parser(
+        "convert",
+        help="a dataset's published annotation files -> training records (JSONL)",
+        description=f"kinds:\n{kinds}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    convert.add_argument(
+        "kind", choices=sorted(CONVERTERS), metavar="KIND", help="the dataset format (listed above)"
+    )
+    convert.add_argument("sources", nargs="+", type=Path, help="the dataset's annotation files or folders")
+    convert.add_argument("--out", type=Path, required=True, help="output JSONL")
+    convert.add_argument(
+        "--image-root", type=Path, help="the dataset's images (for formats without image sizes)"
+    )
+    convert.add_argument(
+        "--image-out", type=Path, help="where rendered images go (tables); default OUT's folder/images"
+    )
+    convert.add_argument(
+        "--padding", choices=("corner", "center"), default="corner", help="square the boxes are normalised to"
+    )
+    convert.add_argument(
+        "--split", help="split to keep, for files holding several (RefCOCO, ScienceQA, OCR-VQA)"
+    )
+    convert.add_argument("--max-turns", type=int, default=8, help="questions per record")
+    convert.add_argument("--seed", type=int, default=0, help="seed of the prompt phrasings")
+    convert.set_defaults(run=run_data_convert)
+
+
+def run_data_convert(args) -> int:
+    from .data.converters import ConverterInputError, ConvertOptions, convert
+
+    options = ConvertOptions(
+        padding=args.padding, seed=args.seed, image_root=args.image_root,
+        image_out=args.image_out or args.out.parent / "images", split=args.split, max_turns=args.max_turns,
+    )  # fmt: skip
+    try:
+        summary = convert(args.kind, args.sources, args.out, options)
+    except ConverterInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
 
 
 def run_data_validate(args) -> int:

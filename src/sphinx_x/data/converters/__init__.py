@@ -1,0 +1,93 @@
+"""`sphinx-x data convert KIND SOURCE... --out FILE`: a dataset's own published files -> records.
+
+Each converter reads one published format and yields `(where, record)` results, or `(where, error)`
+for a bad entry, which the driver counts and reports instead of stopping. Records go to a JSONL
+file written as they come (memory stays flat) and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..records import BadRecords
+from . import captions, detection, documents, grounding, language, vqa
+from .common import ConverterInputError, ConvertOptions, Result
+
+Converter = Callable[[list[Path], ConvertOptions], Iterator[Result]]
+
+# Kind -> (converter, Table 1 family). Several datasets share a published format.
+CONVERTERS: dict[str, tuple[Converter, str]] = {
+    "sharegpt": (language.sharegpt, "language: dialog (ShareGPT, Flan-mini)"),
+    "ultrachat": (language.ultrachat, "language: dialog"),
+    "openorca": (language.openorca, "language: dialog"),
+    "flan": (language.flan, "language: dialog"),
+    "metamathqa": (language.metamathqa, "language: math"),
+    "mathinstruct": (language.mathinstruct, "language: math"),
+    "wizardcoder": (language.wizardcoder, "language: code"),
+    "coco-detection": (detection.coco_detection, "vision: detection (COCO, LVIS, Objects365, V3Det)"),
+    "openimages": (detection.openimages, "vision: detection"),
+    "coco-keypoints": (detection.coco_keypoints, "vision: human pose"),
+    "imagenet": (grounding.imagenet, "vision: classification"),
+    "refcoco": (grounding.refcoco, "vision: grounding (RefCOCO, RefCOCO+, RefCOCOg)"),
+    "visual-genome": (grounding.visual_genome, "vision: grounding"),
+    "flickr30k": (grounding.flickr30k, "vision: grounding (Flickr30k Entities)"),
+    "vqav2": (vqa.vqav2, "vision-language: VQA (VQAv2, OK-VQA)"),
+    "gqa": (vqa.gqa, "vision-language: VQA"),
+    "textvqa": (vqa.textvqa, "vision-language: VQA"),
+    "vizwiz": (vqa.vizwiz, "vision-language: VQA"),
+    "docvqa": (vqa.docvqa, "vision-language: VQA"),
+    "infographicsvqa": (vqa.infographicsvqa, "vision-language: VQA"),
+    "chartqa": (vqa.chartqa, "vision-language: VQA"),
+    "ocrvqa": (vqa.ocrvqa, "vision-language: VQA"),
+    "ai2d": (vqa.ai2d, "vision-language: VQA"),
+    "scienceqa": (vqa.scienceqa, "vision-language: VQA"),
+    "tabfact": (documents.tabfact, "vision-language: VQA (tables)"),
+    "wtq": (documents.wtq, "vision-language: VQA (tables)"),
+    "coco-captions": (captions.coco_captions, "vision-language: caption"),
+    "llava": (
+        captions.llava,
+        "vision-language: visual instruction (LLaVA, ShareGPT4V, LVIS-Instruct4V, LLaVAR)",
+    ),
+    "coco-layout": (detection.coco_layout, "OCR: text layout (PubLayNet, DocLayNet)"),
+    "docbank": (documents.docbank, "OCR: text layout & spotting"),
+}
+
+
+@dataclass
+class ConvertSummary:
+    records: int
+    bad: BadRecords
+    out: Path
+
+    def __str__(self) -> str:
+        return f"{self.out}: {self.records} records written; {self.bad.report(examples=20)}"
+
+
+def convert(
+    kind: str, sources: list[Path], out: Path, options: ConvertOptions | None = None
+) -> ConvertSummary:
+    if kind not in CONVERTERS:
+        raise ConverterInputError(f"unknown kind {kind!r}: expected one of {', '.join(sorted(CONVERTERS))}")
+    options = options or ConvertOptions()
+    missing = [str(source) for source in sources if not source.exists()]
+    if missing:
+        raise ConverterInputError(f"no such file or folder: {', '.join(missing)}")
+    converter, _ = CONVERTERS[kind]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    written = 0
+    with open(partial, "w", encoding="utf-8") as handle:
+        for where, result in tqdm(converter(sources, options), desc=f"converting {kind}", unit=" entries"):
+            if isinstance(result, Exception):
+                options.bad.add(where, str(result))
+                continue
+            handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+            written += 1
+    os.replace(partial, out)
+    return ConvertSummary(written, options.bad, out)

@@ -1,0 +1,320 @@
+"""What every converter shares: the options, the record it writes, boxes in the padded square,
+seeded phrasing choices, and streaming readers that keep memory flat as the input grows.
+
+Big published annotation files are single JSON documents (COCO's `instances_train2017.json` is
+450 MB). We never `json.load` them: `ijson` walks them item by item, and annotations that must be
+grouped by image are spilled into an on-disk SQLite table (`Grouper`) instead of a dict.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ijson
+from PIL import Image
+
+from ...processing.locations import SquareFrame
+from ..records import BadRecords
+
+IMAGE_PLACEHOLDER = "<image>"
+
+
+@dataclass
+class ConvertOptions:
+    """How a converter writes records. `image_root` is where the dataset's images are: needed only
+    by formats that do not state image sizes (read from the image header, never decoded)."""
+
+    padding: str = "corner"  # the padded square coordinates are normalised to, as the model's config
+    seed: int = 0  # phrasing choices are seeded per record: same seed, same output
+    image_root: Path | None = None
+    image_out: Path | None = None  # where formats that render images (tables) write them
+    split: str | None = None  # formats that mix splits in one file (RefCOCO, ScienceQA, OCR-VQA)
+    max_turns: int = 8  # questions per record when one image has many annotations
+    bad: BadRecords = field(default_factory=BadRecords)
+
+
+class ConverterInputError(ValueError):
+    """The source files are not what the converter reads; the message names the file and what was expected."""
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+def make_record(id: str, pairs: Iterable[tuple[str, str]], image: str | None = None, task: str = "") -> dict:
+    """A record of the trainer's schema; `pairs` are (question, answer); the first question gets the
+    image placeholder when there is an image."""
+    conversations = []
+    for question, answer in pairs:
+        conversations += [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
+    if not conversations:
+        raise ValueError("nothing to ask: no question-answer pair")
+    record = {"id": id}
+    if image is not None:
+        record["image"] = image
+        conversations[0]["value"] = f"{IMAGE_PLACEHOLDER}\n" + conversations[0]["value"]
+    record["conversations"] = conversations
+    if task:
+        record["task"] = task
+    return record
+
+
+HUMAN_ROLES = {"human", "user"}
+ASSISTANT_ROLES = {"gpt", "assistant", "chatgpt", "bard", "bing", "model"}
+
+
+def normalise_turns(turns: list, has_image: bool) -> list[dict]:
+    """Any chat log (ShareGPT `from`/`value`, OpenAI `role`/`content`) -> alternating human/gpt turns.
+
+    System turns are dropped (the template has its own), a leading assistant turn and a trailing
+    question are dropped, consecutive turns of one role are merged. `<image>` markers are removed
+    and one is put in front of the first question when the record has an image.
+    """
+    merged: list[dict] = []
+    for number, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise ValueError(f"conversations[{number}]: expected an object")
+        role = str(turn.get("from", turn.get("role", ""))).lower()
+        text = turn.get("value", turn.get("content"))
+        if role == "system":
+            continue
+        if role not in HUMAN_ROLES | ASSISTANT_ROLES or not isinstance(text, str):
+            raise ValueError(f"conversations[{number}]: expected a human/gpt role and a text value")
+        speaker = "human" if role in HUMAN_ROLES else "gpt"
+        text = text.replace(f"{IMAGE_PLACEHOLDER}\n", "").replace(IMAGE_PLACEHOLDER, "").strip()
+        if merged and merged[-1]["from"] == speaker:
+            merged[-1]["value"] += "\n" + text
+        elif merged or speaker == "human":
+            merged.append({"from": speaker, "value": text})
+    if merged and merged[-1]["from"] == "human":
+        merged.pop()
+    if not merged:
+        raise ValueError("conversations: no question followed by an answer")
+    if has_image:
+        merged[0]["value"] = f"{IMAGE_PLACEHOLDER}\n" + merged[0]["value"]
+    return merged
+
+
+# -- coordinates --------------------------------------------------------------------------------
+
+
+def square_box(xyxy, width: float, height: float, padding: str) -> list[float]:
+    """A pixel box of a `width` x `height` image -> [0, 1] coordinates of the padded square."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size {width}x{height}: expected positive sizes")
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    if x2 < x1 or y2 < y1:
+        raise ValueError(f"box {list(xyxy)}: expected x1 <= x2 and y1 <= y2")
+    return list(SquareFrame(round(width), round(height), padding).to_square((x1, y1, x2, y2)))
+
+
+def square_point(xy, width: float, height: float, padding: str) -> list[float]:
+    return list(SquareFrame(round(width), round(height), padding).to_square(tuple(float(v) for v in xy)))
+
+
+def xywh_to_xyxy(box) -> list[float]:
+    x, y, w, h = (float(v) for v in box)
+    return [x, y, x + w, y + h]
+
+
+def image_size(options: ConvertOptions, relative: str) -> tuple[int, int]:
+    """The size of an image under the image root, from its header (no decoding)."""
+    if options.image_root is None:
+        raise ConverterInputError("this format does not state image sizes: give --image-root")
+    path = options.image_root / relative
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError) as error:
+        raise ValueError(f"image {path}: cannot read its size ({error})") from None
+
+
+# -- phrasings ----------------------------------------------------------------------------------
+
+
+def chooser(options: ConvertOptions, key: str) -> random.Random:
+    """A random generator seeded by (seed, record key): outputs do not depend on reading order."""
+    return random.Random(f"{options.seed}:{key}")
+
+
+def phrase(rng: random.Random, templates: tuple[str, ...], **fields) -> str:
+    """The release's phrasing (the first) half of the time, one of the variants otherwise."""
+    template = templates[0] if len(templates) == 1 or rng.random() < 0.5 else rng.choice(templates[1:])
+    return template.format(**fields)
+
+
+def most_common(answers: Iterable[str]) -> str:
+    counts = Counter(answer.strip() for answer in answers if answer and answer.strip())
+    if not counts:
+        raise ValueError("answers: no non-empty answer")
+    return counts.most_common(1)[0][0]
+
+
+# -- streaming readers --------------------------------------------------------------------------
+
+
+def json_items(path: Path, prefix: str) -> Iterator:
+    """Items under `prefix` (ijson syntax: "annotations.item", "item", "data.item") one at a time."""
+    try:
+        with open(path, "rb") as handle:
+            yield from ijson.items(handle, prefix, use_float=True)
+    except ijson.JSONError as error:
+        raise ConverterInputError(f"{path}: not valid JSON ({error})") from None
+
+
+def json_pairs(path: Path, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(key, value) of the object at `prefix`, one at a time (GQA, ScienceQA, OCR-VQA are such dicts)."""
+    try:
+        with open(path, "rb") as handle:
+            yield from ijson.kvitems(handle, prefix, use_float=True)
+    except ijson.JSONError as error:
+        raise ConverterInputError(f"{path}: not valid JSON ({error})") from None
+
+
+def entries(path: Path) -> Iterator[tuple[str, object]]:
+    """(where, entry) of a JSON list, a JSONL file or a parquet file, streamed. Malformed JSONL lines
+    come back as a `ValueError` entry, for the caller to count."""
+    if path.suffix == ".parquet":
+        yield from parquet_rows(path)
+        return
+    with open(path, "rb") as handle:
+        first = handle.read(64).lstrip()[:1]
+    if first == b"[":
+        for index, item in enumerate(json_items(path, "item")):
+            yield f"{path}:[{index}]", item
+        return
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield f"{path}:{number}", json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield f"{path}:{number}", ValueError(f"malformed JSON line: {error.msg}")
+
+
+def parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    """Rows of a parquet file, one record batch in memory at a time (Hugging Face datasets ship parquet)."""
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise ConverterInputError(
+            f"{path}: reading parquet needs pyarrow (pip install 'sphinx-x[eval]')"
+        ) from None
+    row = 0
+    for batch in parquet.ParquetFile(path).iter_batches(batch_size=1024):
+        for entry in batch.to_pylist():
+            yield f"{path}:row {row}", entry
+            row += 1
+
+
+def csv_rows(path: Path, delimiter: str = ",") -> Iterator[tuple[str, dict]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        for number, row in enumerate(csv.DictReader(handle, delimiter=delimiter), start=2):
+            yield f"{path}:{number}", row
+
+
+class Grouper:
+    """Values grouped by key on disk (SQLite in a temporary file): memory stays flat however many
+    annotations arrive, in whatever order. Keys come back in order of first appearance."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(suffix=".sqlite", prefix="sphinx-x-group-")
+        self._db = sqlite3.connect(self._file.name)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE item (key TEXT, value TEXT)")
+        self._db.execute("CREATE TABLE first (key TEXT PRIMARY KEY, seen INTEGER)")
+        self._count = 0
+        self._indexed = False
+
+    def add(self, key, value) -> None:
+        key = str(key)
+        self._db.execute("INSERT INTO item VALUES (?, ?)", (key, json.dumps(value)))
+        self._db.execute("INSERT OR IGNORE INTO first VALUES (?, ?)", (key, self._count))
+        self._count += 1
+
+    def _index(self) -> None:
+        if not self._indexed:
+            self._db.execute("CREATE INDEX by_key ON item (key)")
+            self._indexed = True
+
+    def get(self, key) -> list:
+        self._index()
+        rows = self._db.execute("SELECT value FROM item WHERE key = ? ORDER BY rowid", (str(key),))
+        return [json.loads(value) for (value,) in rows]
+
+    def groups(self) -> Iterator[tuple[str, list]]:
+        """(key, values) for every key, in order of first appearance, one group in memory at a time."""
+        self._index()
+        keys = self._db.execute("SELECT key FROM first ORDER BY seen")
+        for (key,) in keys:
+            yield key, self.get(key)
+
+    def close(self) -> None:
+        self._db.close()
+        self._file.close()
+
+    def __enter__(self) -> Grouper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def find_file(
+    sources: list[Path], patterns: tuple[str, ...], what: str, required: bool = True
+) -> Path | None:
+    """The first file among `sources` (files, or folders searched recursively) matching a pattern."""
+    for pattern in patterns:
+        for source in sources:
+            if source.is_file() and source.match(pattern):
+                return source
+            if source.is_dir():
+                found = sorted(source.rglob(pattern))
+                if found:
+                    return found[0]
+    if required:
+        raise ConverterInputError(
+            f"{', '.join(map(str, sources))}: no {what} (looked for {', '.join(patterns)})"
+        )
+    return None
+
+
+# -- bad entries --------------------------------------------------------------------------------
+
+Result = tuple[str, "dict | Exception"]
+
+
+def attempt(where: str, build, *args) -> Result:
+    """(where, build(*args)), or (where, the error) when the entry is bad: the driver counts and
+    reports it and the conversion goes on."""
+    try:
+        return where, build(*args)
+    except KeyError as error:
+        return where, ValueError(f"missing field {error}")
+    except (TypeError, ValueError, IndexError, ZeroDivisionError) as error:
+        return where, ValueError(str(error) or type(error).__name__)
+
+
+def valid_entries(sources: list[Path]) -> Iterator[Result]:
+    """(where, entry) of every JSON / JSONL / parquet source; a malformed line or a non-object entry
+    comes back as an error result."""
+    for path in sources:
+        for where, entry in entries(path):
+            if not isinstance(entry, (dict, Exception)):
+                entry = ValueError("expected a JSON object")
+            yield where, entry
+
+
+def text_field(entry: dict, name: str) -> str:
+    value = entry[name]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: expected a non-empty string")
+    return value.strip()
