@@ -391,6 +391,7 @@ def add_data(commands) -> None:
     )
     actions = data.add_subparsers(dest="action", required=True)
     add_data_convert(actions)
+    add_data_ocr(actions)
     validate = actions.add_parser("validate", help="report every bad record by file, line and field")
     validate.add_argument("files", nargs="+", help="record files (JSON list or JSONL)")
     validate.add_argument(
@@ -448,6 +449,51 @@ def run_data_convert(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary)
+    return 0
+
+
+def add_data_ocr(actions) -> None:
+    ocr = actions.add_parser(
+        "ocr", help="PaperText: render PDF pages and write OCR records (reading, spotting, regions, layout)"
+    )
+    ocr.add_argument("pdf_dir", type=Path, help="folder searched recursively for .pdf files")
+    ocr.add_argument(
+        "--out", type=Path, required=True, help="output folder: images/, ocr.jsonl, summary.json"
+    )
+    ocr.add_argument("--dpi", type=int, default=144, help="rendering resolution")
+    ocr.add_argument("--tasks", default="read,spot,region,layout", help="comma-separated OCR tasks to write")
+    ocr.add_argument("--min-chars", type=int, default=20, help="pages with fewer characters are dropped")
+    ocr.add_argument(
+        "--min-text-pixels", type=float, default=8.0, help="pages whose median text is smaller are dropped"
+    )
+    ocr.add_argument("--seed", type=int, default=0, help="seed of the prompt phrasings")
+    ocr.set_defaults(run=run_data_ocr)
+
+
+def run_data_ocr(args) -> int:
+    from .data.papertext import TASKS, OcrSettings, build_ocr_dataset
+
+    tasks = tuple(task.strip() for task in args.tasks.split(",") if task.strip())
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown or not tasks:
+        print(
+            f"error: --tasks: unknown {', '.join(unknown) or '(none given)'}; expected some of {', '.join(TASKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    settings = OcrSettings(
+        dpi=args.dpi,
+        min_chars=args.min_chars,
+        min_text_pixels=args.min_text_pixels,
+        tasks=tasks,
+        seed=args.seed,
+    )
+    try:
+        summary = build_ocr_dataset(args.pdf_dir, args.out, settings)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary.table())
     return 0
 
 
