@@ -501,17 +501,30 @@ def run_data_ocr(args) -> int:
 def add_data_som(actions) -> None:
     from .data.set_of_mark import DOMAINS
 
-    som = actions.add_parser("som", help="Set-of-Mark: draw marks, caption them, write conversations over the raw images")
+    som = actions.add_parser(
+        "som", help="Set-of-Mark: draw marks, caption them, write conversations over the raw images"
+    )
     som.add_argument("sources", nargs="+", type=Path, help="converted records or mark lists (JSONL / JSON)")
-    som.add_argument("--image-root", type=Path, required=True, help="folder the records' image paths are relative to")
+    som.add_argument(
+        "--image-root", type=Path, required=True, help="folder the records' image paths are relative to"
+    )
     som.add_argument("--out", type=Path, required=True, help="output folder: marked/, som.jsonl")
-    som.add_argument("--domain", choices=sorted(DOMAINS), default="natural", help="selects the captioner's instruction")
-    som.add_argument("--padding", choices=("corner", "center"), default="corner", help="square the coordinates refer to")
+    som.add_argument(
+        "--domain", choices=sorted(DOMAINS), default="natural", help="selects the captioner's instruction"
+    )
+    som.add_argument(
+        "--padding", choices=("corner", "center"), default="corner", help="square the coordinates refer to"
+    )
     som.add_argument("--max-marks", type=int, default=10, help="marks per image")
     som.add_argument("--seed", type=int, default=0, help="seed of the prompt phrasings")
-    som.add_argument("--captioner-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (default: offline template)")
+    som.add_argument(
+        "--captioner-url",
+        help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (default: offline template)",
+    )
     som.add_argument("--captioner-model", default="gpt-4o", help="model name sent to the endpoint")
-    som.add_argument("--captioner-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    som.add_argument(
+        "--captioner-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key"
+    )
     som.set_defaults(run=run_data_som)
 
 
@@ -520,9 +533,18 @@ def run_data_som(args) -> int:
 
     captioner = TemplateCaptioner()
     if args.captioner_url:
-        captioner = OpenAICaptioner(args.captioner_url, args.captioner_model, os.environ.get(args.captioner_key_env))
+        captioner = OpenAICaptioner(
+            args.captioner_url, args.captioner_model, os.environ.get(args.captioner_key_env)
+        )
     summary = build_som_dataset(
-        args.sources, args.image_root, args.out, args.domain, captioner, args.padding, args.max_marks, args.seed
+        args.sources,
+        args.image_root,
+        args.out,
+        args.domain,
+        captioner,
+        args.padding,
+        args.max_marks,
+        args.seed,
     )
     print(summary)
     return 0

@@ -13,7 +13,6 @@ from PIL import Image
 from sphinx_x.cli import main
 from sphinx_x.data.set_of_mark import (
     Mark,
-    OpenAICaptioner,
     build_som_dataset,
     draw_marks,
     marks_from_list,
@@ -83,7 +82,10 @@ def test_pipeline_writes_conversations_over_raw_images(dataset, tmp_path):
     first = records[0]
     assert first["image"] == "a.jpg" and first["task"] == "som-natural"  # the raw image, not the marked copy
     question, answer = first["conversations"][0]["value"], first["conversations"][1]["value"]
-    assert "mark 1 at [0.10, 0.05, 0.30, 0.15]; mark 2 at [0.60, 0.05, 0.90, 0.45]; mark 3 at [0.00, 0.30, 0.20, 0.45]" in question
+    assert (
+        "mark 1 at [0.10, 0.05, 0.30, 0.15]; mark 2 at [0.60, 0.05, 0.90, 0.45]; mark 3 at [0.00, 0.30, 0.20, 0.45]"
+        in question
+    )
     assert answer == (
         "The image has 3 marked objects. Mark 1 is dog. Mark 2 is dog. Mark 3 is a red ball. "
         "Mark 1 is left of mark 2. Mark 2 is right of mark 3."
@@ -127,7 +129,10 @@ def test_openai_compatible_captioner(dataset, tmp_path, monkeypatch):
     path, auth, body = FakeChatServer.seen[0]
     assert path == "/v1/chat/completions" and auth == "Bearer secret" and body["model"] == "m"
     content = body["messages"][0]["content"]
-    assert content[0]["text"].startswith("This is a screenshot") and "mark 1 at [0.10, 0.05, 0.30, 0.15]" in content[0]["text"]
+    assert (
+        content[0]["text"].startswith("This is a screenshot")
+        and "mark 1 at [0.10, 0.05, 0.30, 0.15]" in content[0]["text"]
+    )
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
     records = [json.loads(line) for line in (tmp_path / "o" / "som.jsonl").read_text().splitlines()]
     assert records[0]["conversations"][1]["value"] == "Mark 1 is a dog."

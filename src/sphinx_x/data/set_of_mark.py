@@ -112,8 +112,14 @@ def marks_from_list(entry: dict, max_marks: int) -> list[Mark]:
         kind = next((k for k in ("box", "point", "polygon") if k in raw), None)
         expected = {"box": 4, "point": 2}.get(kind)
         values = raw.get(kind) if kind else None
-        if not isinstance(values, list) or (expected and len(values) != expected) or (kind == "polygon" and (len(values) < 6 or len(values) % 2)):
-            raise ValueError(f"marks[{index}]: expected a box [4 numbers], a point [2] or a polygon [x, y, ...] (3+ points)")
+        if (
+            not isinstance(values, list)
+            or (expected and len(values) != expected)
+            or (kind == "polygon" and (len(values) < 6 or len(values) % 2))
+        ):
+            raise ValueError(
+                f"marks[{index}]: expected a box [4 numbers], a point [2] or a polygon [x, y, ...] (3+ points)"
+            )
         if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
             raise ValueError(f"marks[{index}]: coordinates must be numbers in [0, 1] (the padded square)")
         marks.append(Mark(index + 1, kind, [float(v) for v in values], raw.get("label")))
@@ -128,7 +134,11 @@ def marked_images(sources: list[Path], bad: BadRecords, max_marks: int) -> Itera
                     raise entry
                 if not isinstance(entry, dict) or not entry.get("image"):
                     raise ValueError("expected an object with an image")
-                marks = marks_from_list(entry, max_marks) if "marks" in entry else marks_from_record(entry, max_marks)
+                marks = (
+                    marks_from_list(entry, max_marks)
+                    if "marks" in entry
+                    else marks_from_record(entry, max_marks)
+                )
                 if not marks:
                     raise ValueError("no box, point or polygon to mark")
                 yield MarkedImage(str(entry.get("id", where)), entry["image"], marks, where)
@@ -174,10 +184,20 @@ class TemplateCaptioner:
 
     def __call__(self, marked: Image.Image, marks: list[Mark], domain: str, instruction: str) -> str:
         named = [f"{mark.label}" if mark.label else "a marked region" for mark in marks]
-        what = {"natural": "objects", "gui": "interface elements", "ocr": "texts", "document": "regions", "multipanel": "panels"}[domain]
+        what = {
+            "natural": "objects",
+            "gui": "interface elements",
+            "ocr": "texts",
+            "document": "regions",
+            "multipanel": "panels",
+        }[domain]
         sentences = [f"The image has {len(marks)} marked {what}."]
         for mark, name in zip(marks, named, strict=True):
-            sentences.append(f'Mark {mark.number} reads "{name}".' if domain == "ocr" and mark.label else f"Mark {mark.number} is {name}.")
+            sentences.append(
+                f'Mark {mark.number} reads "{name}".'
+                if domain == "ocr" and mark.label
+                else f"Mark {mark.number} is {name}."
+            )
         for first, second in zip(marks, marks[1:], strict=False):
             sentences.append(f"Mark {first.number} is {relation(first, second)} mark {second.number}.")
         return " ".join(sentences)
@@ -225,7 +245,9 @@ class OpenAICaptioner:
         try:
             return reply["choices"][0]["message"]["content"].strip()
         except (KeyError, IndexError, AttributeError):
-            raise ValueError(f"captioner reply without choices[0].message.content: {str(reply)[:200]}") from None
+            raise ValueError(
+                f"captioner reply without choices[0].message.content: {str(reply)[:200]}"
+            ) from None
 
     def auth(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -266,7 +288,9 @@ def build_som_dataset(
                 summary.bad.add(item.where, str(error))
                 continue
             rng = random.Random(f"{seed}:{item.id}")
-            question = phrase(rng, prompts.SET_OF_MARK, marks="; ".join(mark.as_text() for mark in item.marks))
+            question = phrase(
+                rng, prompts.SET_OF_MARK, marks="; ".join(mark.as_text() for mark in item.marks)
+            )
             record = make_record(f"som-{item.id}", [(question, caption)], item.image, f"som-{domain}")
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             summary.images += 1
