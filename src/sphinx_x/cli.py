@@ -393,6 +393,7 @@ def add_data(commands) -> None:
     add_data_convert(actions)
     add_data_ocr(actions)
     add_data_som(actions)
+    add_data_mix(actions)
     validate = actions.add_parser("validate", help="report every bad record by file, line and field")
     validate.add_argument("files", nargs="+", help="record files (JSON list or JSONL)")
     validate.add_argument(
@@ -547,6 +548,42 @@ def run_data_som(args) -> int:
         args.seed,
     )
     print(summary)
+    return 0
+
+
+def add_data_mix(actions) -> None:
+    mix = actions.add_parser(
+        "mix", help="one seeded, shuffled mixture of many sources, with a statistics table"
+    )
+    mix.add_argument(
+        "config", type=Path, help="mixture YAML: sources [{path, image_root, weight, type, name}], seed"
+    )
+    mix.add_argument(
+        "--out", type=Path, required=True, help="output folder: mixture.jsonl, mixture.yaml, stats.*"
+    )
+    mix.add_argument("--seed", type=int, help="overrides the config's seed (default 0)")
+    mix.add_argument(
+        "--tokenizer", help="count tokens with this tokenizer (folder or model id); default: words"
+    )
+    mix.set_defaults(run=run_data_mix)
+
+
+def run_data_mix(args) -> int:
+    from .data.mix import mix, stats_table
+
+    count_tokens = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    try:
+        rows, bad = mix(args.config, args.out, args.seed, count_tokens)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(stats_table(rows, "tokens" if args.tokenizer else "words"))
+    print(bad.report(examples=20))
     return 0
 
 

@@ -117,5 +117,7 @@ def read_records(source: Source, bad: BadRecords) -> list[Record]:
             bad.add(where, "no conversations: expected a 'conversations' list")
             continue
         image = Path(source.image_root) / entry["image"] if entry.get("image") else None
-        records.append(Record(entry["conversations"], image, source.type, where))
+        # `sphinx-x data mix` output carries each record's own type; the source's type is the default.
+        kind = entry["type"] if isinstance(entry.get("type"), str) else source.type
+        records.append(Record(entry["conversations"], image, kind, where))
     return records
