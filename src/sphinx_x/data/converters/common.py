@@ -230,15 +230,10 @@ class Grouper:
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE item (key TEXT, value TEXT)")
-        self._db.execute("CREATE TABLE first (key TEXT PRIMARY KEY, seen INTEGER)")
-        self._count = 0
         self._indexed = False
 
     def add(self, key, value) -> None:
-        key = str(key)
-        self._db.execute("INSERT INTO item VALUES (?, ?)", (key, json.dumps(value)))
-        self._db.execute("INSERT OR IGNORE INTO first VALUES (?, ?)", (key, self._count))
-        self._count += 1
+        self._db.execute("INSERT INTO item VALUES (?, ?)", (str(key), json.dumps(value)))
 
     def _index(self) -> None:
         if not self._indexed:
@@ -253,7 +248,7 @@ class Grouper:
     def groups(self) -> Iterator[tuple[str, list]]:
         """(key, values) for every key, in order of first appearance, one group in memory at a time."""
         self._index()
-        keys = self._db.execute("SELECT key FROM first ORDER BY seen")
+        keys = self._db.execute("SELECT key FROM item GROUP BY key ORDER BY MIN(rowid)")
         for (key,) in keys:
             yield key, self.get(key)
 
