@@ -165,6 +165,9 @@ def language_sample(rng: random.Random) -> list[dict]:
 # -- OCR pages --------------------------------------------------------------------------------
 
 
+FONT_SIZES = {1: (56.0, 80.0), 2: (34.0, 46.0)}  # points, for one word / for several on the page
+
+
 def ocr_page(rng: random.Random, words: int) -> tuple[Image.Image, list[tuple[str, list[float]]]]:
     """`words` vocabulary words typeset on a PDF page with PyMuPDF, rendered; word boxes from the PDF."""
     import pymupdf
@@ -176,7 +179,10 @@ def ocr_page(rng: random.Random, words: int) -> tuple[Image.Image, list[tuple[st
     line_height = (height - 12) / words
     for row, word in enumerate(chosen):
         # One word per line, lines never overlapping (PyMuPDF would merge words that touch), inside the page.
-        size = min(rng.uniform(26, 34), line_height / 1.3, (width - 8) / (0.62 * len(word)))
+        # Large type: a 32-pixel view of a 128-pixel page must still show letters of a few pixels.
+        size = min(
+            rng.uniform(*FONT_SIZES[min(words, 2)]), line_height / 1.3, (width - 8) / (0.62 * len(word))
+        )
         x = rng.uniform(4, max(4.5, width - 0.62 * size * len(word) - 4))
         y = 6 + row * line_height + rng.uniform(size, max(size, line_height - 0.3 * size))
         page.insert_text((x, y), word, fontsize=size, fontname=rng.choice(["helv", "cour", "tiro"]))

@@ -45,14 +45,16 @@ class DemoSettings:
     lr: float = 2e-3
     view_size: int = 32
     turns: int = 4  # questions per training image (held-out samples ask one)
-    pretrain_steps: int = 120  # toy expert pre-training before freezing (0: frozen at random init)
+    pretrain_steps: int = 500  # toy expert pre-training before freezing (0: frozen at random init)
     pretrain_images: int = 768
     tasks: tuple[str, ...] = field(default=(*SHAPE_TASKS, *OCR_TASKS, "language"))
 
 
 # Measured on the 2-core reference machine: about 7.5 minutes end to end (see the README).
-FULL = DemoSettings(train_per_task=500, eval_per_task=30, epochs=2, turns=4)
-QUICK = DemoSettings(train_per_task=30, eval_per_task=4, epochs=3, turns=3)
+FULL = DemoSettings(train_per_task=500, eval_per_task=30, epochs=1.5, turns=4)
+QUICK = DemoSettings(
+    train_per_task=30, eval_per_task=4, epochs=3, turns=3, pretrain_steps=60, pretrain_images=256
+)
 
 
 def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
