@@ -131,20 +131,21 @@ def vizwiz(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
     )  # fmt: skip
 
 
-def docvqa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-    path = find_file(sources, ("*train*.json", "*.json"), "DocVQA JSON")
-    return _grouped(
-        path, "data.item", lambda e: short(e["question"]), lambda e: e["image"],
-        lambda e: e["answers"][0].strip(), "docvqa", options,
-    )  # fmt: skip
+def _document_vqa(image_field: str, task: str):
+    """DocVQA and InfographicsVQA share one format; only the image field's name differs."""
+
+    def convert(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+        path = find_file(sources, ("*train*.json", "*.json"), f"{task} JSON")
+        return _grouped(
+            path, "data.item", lambda e: short(e["question"]), lambda e: e[image_field],
+            lambda e: e["answers"][0].strip(), task, options,
+        )  # fmt: skip
+
+    return convert
 
 
-def infographicsvqa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-    path = find_file(sources, ("*train*.json", "*.json"), "InfographicsVQA JSON")
-    return _grouped(
-        path, "data.item", lambda e: short(e["question"]), lambda e: e["image_local_name"],
-        lambda e: e["answers"][0].strip(), "infographicsvqa", options,
-    )  # fmt: skip
+docvqa = _document_vqa("image", "docvqa")
+infographicsvqa = _document_vqa("image_local_name", "infographicsvqa")
 
 
 def chartqa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
