@@ -76,6 +76,13 @@ def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
     resumed = run_cli(toy_config(data, tmp_path / "killed"), tmp_path, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_losses(tmp_path / "killed") == read_losses(tmp_path / "whole")
+    # Records skipped before the kill are still in the resumed run's report, even those met
+    # before the last checkpoint, which the resumed run does not read again.
+    killed_late = run_cli(toy_config(data, tmp_path / "late"), tmp_path, fault="step:8")
+    assert killed_late.returncode == -9
+    assert run_cli(toy_config(data, tmp_path / "late"), tmp_path, "--resume").returncode == 0
+    report = (tmp_path / "late" / "bad_records.txt").read_text()
+    assert report == (tmp_path / "whole" / "bad_records.txt").read_text() and "bad image" in report
 
 
 def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(data, tmp_path):

@@ -41,9 +41,18 @@ def barrier() -> None:
 
 
 def save_checkpoint(
-    folder: Path, step: int, model, optimizer, scheduler, processor, rank: int, keep_last: int = 2
+    folder: Path,
+    step: int,
+    model,
+    optimizer,
+    scheduler,
+    processor,
+    rank: int,
+    keep_last: int = 2,
+    bad_records: dict | None = None,
 ) -> Path:
-    """Collective: every process calls it; process 0 writes."""
+    """Collective: every process calls it; process 0 writes. `bad_records` ("file:line" -> why) are
+    kept so that a resumed run still reports the records skipped before the checkpoint."""
     model_state = get_model_state_dict(model, options=FULL)
     optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL)
     final = folder / f"step-{step:06d}"
@@ -58,6 +67,7 @@ def save_checkpoint(
             "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "bad_records": dict(bad_records or {}),
         }
         torch.save(trainer_state, partial / "trainer_state.pt")
         shutil.rmtree(final, ignore_errors=True)
@@ -76,8 +86,9 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return folder / pointer.read_text().strip() if pointer.exists() else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
-    """Restore everything saved by `save_checkpoint`; returns the step to continue from."""
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, dict]:
+    """Restore everything saved by `save_checkpoint`; returns the step to continue from and the bad
+    records met so far."""
     # Through from_pretrained: transformers saves some modules (DINOv2) under legacy names and maps them back on load.
     saved = type(model).from_pretrained(path, dtype=torch.float32).state_dict()
     set_model_state_dict(model, saved, options=StateDictOptions(full_state_dict=True))
@@ -88,4 +99,4 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
     scheduler.load_state_dict(trainer_state["scheduler"])
     torch.set_rng_state(trainer_state["rng"]["torch"])
     random.setstate(trainer_state["rng"]["python"])
-    return trainer_state["step"]
+    return trainer_state["step"], trainer_state.get("bad_records", {})

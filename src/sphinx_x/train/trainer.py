@@ -193,7 +193,9 @@ class Trainer:
                     "--resume: no checkpoint under %s, starting from step 0", self.out / "checkpoints"
                 )
             return 0
-        step = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+        step, bad_records = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+        for where, reason in bad_records.items():
+            self.bad.add(where, reason)
         logger.info("resumed from %s (step %d)", checkpoint, step)
         return step
 
@@ -228,8 +230,9 @@ class Trainer:
                            tokens=result.tokens, tokens_per_s=tokens_per_second)  # fmt: skip
             progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:.0f}")
             if (step + 1) % self.config.run.checkpoint_every == 0 or step + 1 == len(self.plan):
+                self.gather_bad_records()  # collective: process 0 saves every process's skipped records
                 save_checkpoint(self.out / "checkpoints", step + 1, self.model, self.optimizer, self.scheduler,
-                                self.processor, self.rank, self.config.run.keep_checkpoints)  # fmt: skip
+                                self.processor, self.rank, self.config.run.keep_checkpoints, self.bad.reasons)  # fmt: skip
         return self.finish(result, time.perf_counter() - started)
 
     def take(self, micro_batch) -> dict:
