@@ -511,6 +511,9 @@ def add_data_som(actions) -> None:
     )
     som.add_argument("--out", type=Path, required=True, help="output folder: marked/, som.jsonl")
     som.add_argument(
+        "--coco", action="store_true", help="sources are COCO-format instance files: polygon marks"
+    )
+    som.add_argument(
         "--domain", choices=sorted(DOMAINS), default="natural", help="selects the captioner's instruction"
     )
     som.add_argument(
@@ -546,6 +549,7 @@ def run_data_som(args) -> int:
         args.padding,
         args.max_marks,
         args.seed,
+        coco=args.coco,
     )
     print(summary)
     return 0

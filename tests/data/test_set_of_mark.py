@@ -142,3 +142,25 @@ def test_bad_records_are_counted_not_fatal(tmp_path):
     (tmp_path / "x.jsonl").write_text("{oops\n")
     summary = build_som_dataset([tmp_path / "x.jsonl"], tmp_path, tmp_path / "o")
     assert summary.records == 0 and summary.bad.reasons.keys() == {f"{tmp_path / 'x.jsonl'}:1"}
+
+
+def test_coco_polygons_become_polygon_marks(tmp_path):
+    Image.new("RGB", (200, 100), "white").save(tmp_path / "000001.jpg")
+    (tmp_path / "instances.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "000001.jpg", "width": 200, "height": 100}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [20, 10, 40, 40], "iscrowd": 0,
+             "segmentation": [[20, 10, 60, 10, 60, 50], [0, 0, 1, 1, 2, 2, 3, 3]]},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 0, 100, 50], "iscrowd": 0,
+             "segmentation": {"counts": "abc", "size": [100, 200]}},
+        ],
+        "categories": [{"id": 1, "name": "kite"}, {"id": 2, "name": "traffic_light"}],
+    }))  # fmt: skip
+    assert main(["data", "som", str(tmp_path / "instances.json"), "--coco", "--image-root", str(tmp_path),
+                 "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    (record,) = [json.loads(line) for line in (tmp_path / "o" / "som.jsonl").read_text().splitlines()]
+    assert record["image"] == "000001.jpg"
+    question, answer = record["conversations"][0]["value"], record["conversations"][1]["value"]
+    assert "mark 1 (outlined region) at [0.10, 0.05, 0.30, 0.25]" in question  # the larger polygon's extent
+    assert "mark 2 at [0.50, 0.00, 1.00, 0.25]" in question  # an RLE mask: its box
+    assert "Mark 1 is kite. Mark 2 is traffic light." in answer

@@ -6,7 +6,8 @@ domain-specific instruction, for a global description, one description per mark 
 between marks; write a training conversation over the *raw* image in which the marks are described
 by language ("mark 2 at [0.10, 0.20, 0.40, 0.50]"), as the paper trains.
 
-Sources (one JSONL line each):
+Sources (one JSONL line each, or COCO-format instance files with `coco=True`):
+  - COCO / LVIS / PubLayNet / DocLayNet instances: segmentation polygons (boxes for RLE masks);
   - converted records (`sphinx-x data convert` output): marks from their grounded answers
     (`<p>dog</p> [box]`) and region questions ("What is in the region [box]?" -> the answer);
   - mark lists: `{"id", "image", "marks": [{"label", "box" | "point" | "polygon"}]}`, coordinates in
@@ -69,6 +70,12 @@ class Mark:
         return sum(xs) / len(xs), sum(ys) / len(ys)
 
 
+def polygon_area(flat: list[float]) -> float:
+    """The shoelace formula over a flat [x1, y1, x2, y2, ...] polygon."""
+    xs, ys = flat[0::2], flat[1::2]
+    return abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))) / 2
+
+
 def polygon_box(flat: list[float]) -> list[float]:
     xs, ys = flat[0::2], flat[1::2]
     return [min(xs), min(ys), max(xs), max(ys)]
@@ -126,7 +133,44 @@ def marks_from_list(entry: dict, max_marks: int) -> list[Mark]:
     return marks
 
 
-def marked_images(sources: list[Path], bad: BadRecords, max_marks: int) -> Iterator[MarkedImage]:
+def marks_from_coco(path: Path, bad: BadRecords, max_marks: int, padding: str) -> Iterator[MarkedImage]:
+    """COCO-format instances (COCO, LVIS, PubLayNet, DocLayNet): an object's largest (by area) segmentation
+    polygon as a polygon mark (its box when the mask is RLE-encoded), its category as the label."""
+    from .converters.detection import category_names, coco_images, image_file
+
+    names = category_names(path)
+    for image, objects in coco_images(path):
+        where = f"{path}:image {image.get('id')}"
+        try:
+            frame = SquareFrame(image["width"], image["height"], padding)
+            marks = []
+            for annotation in objects:
+                if annotation.get("iscrowd") or len(marks) == max_marks:
+                    continue
+                label = names[annotation["category_id"]]["name"].replace("_", " ")
+                polygons = annotation.get("segmentation")
+                if isinstance(polygons, list) and polygons and max(map(len, polygons)) >= 6:
+                    largest = max((p for p in polygons if len(p) >= 6), key=polygon_area)
+                    marks.append(Mark(len(marks) + 1, "polygon", list(frame.to_square(largest)), label))
+                else:
+                    x, y, w, h = annotation["bbox"]
+                    marks.append(
+                        Mark(len(marks) + 1, "box", list(frame.to_square((x, y, x + w, y + h))), label)
+                    )
+            if not marks:
+                raise ValueError("no object to mark")
+            yield MarkedImage(f"coco-{image['id']}", image_file(image), marks, where)
+        except (KeyError, TypeError, ValueError) as error:
+            bad.add(where, str(error))
+
+
+def marked_images(
+    sources: list[Path], bad: BadRecords, max_marks: int, coco: bool = False, padding: str = "corner"
+) -> Iterator[MarkedImage]:
+    if coco:
+        for path in sources:
+            yield from marks_from_coco(path, bad, max_marks, padding)
+        return
     for path in sources:
         for where, entry in entries(path):
             try:
@@ -268,7 +312,7 @@ class SomSummary:
 
 def build_som_dataset(
     sources: list[Path], image_root: Path, out: Path, domain: str = "natural", captioner=None,
-    padding: str = "corner", max_marks: int = 10, seed: int = 0,
+    padding: str = "corner", max_marks: int = 10, seed: int = 0, coco: bool = False,
 ) -> SomSummary:  # fmt: skip
     """`out/marked/*.png` (what the captioner saw) + `out/som.jsonl` (conversations over the raw images)."""
     if domain not in DOMAINS:
@@ -278,7 +322,9 @@ def build_som_dataset(
     (out / "marked").mkdir(parents=True, exist_ok=True)
     partial = out / "som.jsonl.partial"
     with open(partial, "w", encoding="utf-8") as handle:
-        for item in tqdm(marked_images(sources, summary.bad, max_marks), desc="Set-of-Mark", unit=" images"):
+        for item in tqdm(
+            marked_images(sources, summary.bad, max_marks, coco, padding), desc="Set-of-Mark", unit=" images"
+        ):
             try:
                 image = load_image(image_root / item.image)
                 marked = draw_marks(image, item.marks, padding)
