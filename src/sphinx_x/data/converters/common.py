@@ -124,11 +124,11 @@ def xywh_to_xyxy(box) -> list[float]:
     return [x, y, x + w, y + h]
 
 
-def image_size(options: ConvertOptions, relative: str) -> tuple[int, int]:
-    """The size of an image under the image root, from its header (no decoding)."""
-    if options.image_root is None:
+def image_size(image_root: Path | None, relative: str) -> tuple[int, int]:
+    """The size of an image under `image_root`, from its header (no decoding)."""
+    if image_root is None:
         raise ConverterInputError("this format does not state image sizes: give --image-root")
-    path = options.image_root / relative
+    path = image_root / relative
     try:
         with Image.open(path) as image:
             return image.size

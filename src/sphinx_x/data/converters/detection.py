@@ -155,7 +155,7 @@ def openimages(sources: list[Path], options: ConvertOptions) -> Iterator[Result]
 
     def build(image_id: str, rows: list[dict]) -> dict:
         relative = f"{image_id}.jpg"
-        width, height = image_size(options, relative)
+        width, height = image_size(options.image_root, relative)
         groups: dict[str, list] = {}
         for row in rows:
             xyxy = [

@@ -137,7 +137,7 @@ def docbank(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
     def build(path: Path) -> dict:
         relative = f"{path.stem}_ori.jpg"
         root = options.image_root or path.parent
-        width, height = image_size(ConvertOptions(image_root=root), relative)
+        width, height = image_size(root, relative)
         tokens = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             fields = line.split("\t")
