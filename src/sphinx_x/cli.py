@@ -223,10 +223,17 @@ def run_assemble(args) -> int:
 def add_eval(commands) -> None:
     evaluate = commands.add_parser("eval", help="benchmarks with the community's exact metrics")
     actions = evaluate.add_subparsers(dest="action", required=True)
-    score = actions.add_parser("score", help="score a JSONL file of predictions with one metric")
+    from .eval.score import METRICS
+
+    fields = "\n".join(f"  {name:10s} {', '.join(metric.fields)}" for name, metric in METRICS.items())
+    score = actions.add_parser(
+        "score",
+        help="score a JSONL file of predictions with one metric",
+        description=f"metrics and the fields each record needs:\n{fields}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     score.add_argument(
-        "metric",
-        help="vqa, vqa-lmms, textvqa, exact, anls, relaxed, pope, mme, mmbench, scienceqa, seed, mmmu, rec",
+        "metric", choices=list(METRICS), metavar="METRIC", help="one of the metrics listed above"
     )
     score.add_argument("file")
     score.add_argument("--per-item", help="write every record with its score here (JSONL)")

@@ -85,5 +85,8 @@ def test_bad_records_are_reported_by_line_and_counted(tmp_path, capsys):
 
 
 def test_unknown_metric(tmp_path, capsys):
-    assert main(["eval", "score", "bleu", str(write_jsonl(tmp_path / "x.jsonl", []))]) == 2
-    assert "unknown metric 'bleu'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_status:
+        main(["eval", "score", "bleu", str(write_jsonl(tmp_path / "x.jsonl", []))])
+    assert exit_status.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'bleu'" in error and "'vqa-lmms'" in error  # the choices come from the registry
