@@ -225,13 +225,10 @@ def add_eval(commands) -> None:
     actions = evaluate.add_subparsers(dest="action", required=True)
     from .eval.score import METRICS
 
-    fields = "\n".join(f"  {name:10s} {', '.join(metric.fields)}" for name, metric in METRICS.items())
-    score = actions.add_parser(
-        "score",
-        help="score a JSONL file of predictions with one metric",
-        description=f"metrics and the fields each record needs:\n{fields}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    score = add_listing_parser(
+        actions, "score", "score a JSONL file of predictions with one metric",
+        "metrics and the fields each record needs", {name: ", ".join(m.fields) for name, m in METRICS.items()},
+    )  # fmt: skip
     score.add_argument(
         "metric", choices=list(METRICS), metavar="METRIC", help="one of the metrics listed above"
     )
@@ -259,6 +256,18 @@ def add_eval(commands) -> None:
     export.add_argument("--format", required=True, choices=["vqav2", "docvqa", "lmms-eval"])
     export.add_argument("--out", required=True)
     export.set_defaults(run=run_eval_export)
+
+
+def add_listing_parser(actions, name: str, help: str, heading: str, rows: dict[str, str]):
+    """A subcommand whose description lists a registry (metrics, converter kinds), one row each."""
+    width = max(map(len, rows)) + 2
+    listing = "\n".join(f"  {key:{width}s}{value}" for key, value in rows.items())
+    return actions.add_parser(
+        name,
+        help=help,
+        description=f"{heading}:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_run_options(parser) -> None:
@@ -416,13 +425,10 @@ def add_data(commands) -> None:
 def add_data_convert(actions) -> None:
     from .data.converters import CONVERTERS
 
-    kinds = "\n".join(f"  {kind:16s} {family}" for kind, (_, family) in CONVERTERS.items())
-    convert = actions.add_parser(
-        "convert",
-        help="a dataset's published annotation files -> training records (JSONL)",
-        description=f"kinds:\n{kinds}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    convert = add_listing_parser(
+        actions, "convert", "a dataset's published annotation files -> training records (JSONL)",
+        "kinds", {kind: family for kind, (_, family) in CONVERTERS.items()},
+    )  # fmt: skip
     convert.add_argument(
         "kind", choices=sorted(CONVERTERS), metavar="KIND", help="the dataset format (listed above)"
     )

@@ -28,8 +28,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from .converters.common import entries
-from .records import BadRecords, Source, read_mixture
+from .records import BadRecords, Source, entries, read_mixture, schema_problem
 
 
 @dataclass
@@ -120,17 +119,9 @@ def add_source(
         tqdm(entries(Path(source.path)), desc=f"mixing {name}", unit=" records")
     ):
         stats.records_in += 1
-        if (
-            isinstance(entry, Exception)
-            or not isinstance(entry, dict)
-            or not isinstance(entry.get("conversations"), list)
-        ):
-            bad.add(
-                where,
-                str(entry)
-                if isinstance(entry, Exception)
-                else "no conversations: expected a 'conversations' list",
-            )
+        problem = schema_problem(entry)
+        if problem:
+            bad.add(where, problem)
             stats.bad += 1
             continue
         drawn = copies(source.weight, unit_key(seed, name, index, "keep"))

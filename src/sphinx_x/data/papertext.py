@@ -83,12 +83,6 @@ class OcrSummary:
         ]
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
-        return {
-            "files": self.files, "files_skipped": self.files_skipped, "pages_kept": self.pages_kept,
-            "pages_dropped": dict(self.pages_dropped), "records": self.records,
-        }  # fmt: skip
-
 
 # -- text quality ---------------------------------------------------------------------------------
 
@@ -249,7 +243,7 @@ def build_ocr_dataset(pdf_dir: Path, out: Path, settings: OcrSettings | None = N
                     progress.update()
                     progress.set_postfix(kept=summary.pages_kept, records=summary.records)
     os.replace(partial, out / "ocr.jsonl")
-    (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+    (out / "summary.json").write_text(json.dumps(vars(summary), indent=2))
     return summary
 
 

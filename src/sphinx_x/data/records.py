@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ijson
 import yaml
 
 
@@ -95,26 +97,59 @@ def read_mixture(path: str | Path) -> list[Source]:
     return sources
 
 
-def read_records(source: Source, bad: BadRecords) -> list[Record]:
-    path = Path(source.path)
-    text = path.read_text(encoding="utf-8")
-    entries: list[tuple[str, object]] = []
-    if text.lstrip().startswith("["):
-        try:
-            entries = [(f"{path}:[{i}]", entry) for i, entry in enumerate(json.loads(text))]
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not a valid JSON list ({error})") from None
-    else:
-        for number, line in enumerate(text.splitlines(), start=1):
+def entries(path: Path) -> Iterator[tuple[str, object]]:
+    """(where, entry) of a JSON list, a JSONL file or a parquet file, one at a time. A malformed JSONL
+    line comes back as a `ValueError` entry, for the caller to count; a broken JSON list raises."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        yield from parquet_rows(path)
+        return
+    with open(path, "rb") as handle:
+        if handle.read(64).lstrip()[:1] == b"[":
+            handle.seek(0)
+            try:
+                for index, item in enumerate(ijson.items(handle, "item", use_float=True)):
+                    yield f"{path}:[{index}]", item
+            except ijson.JSONError as error:
+                raise ValueError(f"{path}: not a valid JSON list ({error})") from None
+            return
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
             if line.strip():
                 try:
-                    entries.append((f"{path}:{number}", json.loads(line)))
+                    yield f"{path}:{number}", json.loads(line)
                 except json.JSONDecodeError as error:
-                    bad.add(f"{path}:{number}", f"malformed JSON line: {error.msg}")
+                    yield f"{path}:{number}", ValueError(f"malformed JSON line: {error.msg}")
+
+
+def parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    """Rows of a parquet file, one record batch in memory at a time (Hugging Face datasets ship parquet)."""
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise ValueError(f"{path}: reading parquet needs pyarrow (pip install 'sphinx-x[eval]')") from None
+    row = 0
+    for batch in parquet.ParquetFile(path).iter_batches(batch_size=1024):
+        for entry in batch.to_pylist():
+            yield f"{path}:row {row}", entry
+            row += 1
+
+
+def schema_problem(entry: object) -> str | None:
+    """Why `entry` (a parsed line) is not a record, or None. Malformed lines arrive as errors."""
+    if isinstance(entry, Exception):
+        return str(entry)
+    if not isinstance(entry, dict) or not isinstance(entry.get("conversations"), list):
+        return "no conversations: expected a 'conversations' list"
+    return None
+
+
+def read_records(source: Source, bad: BadRecords) -> list[Record]:
     records = []
-    for where, entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("conversations"), list):
-            bad.add(where, "no conversations: expected a 'conversations' list")
+    for where, entry in entries(Path(source.path)):
+        problem = schema_problem(entry)
+        if problem:
+            bad.add(where, problem)
             continue
         image = Path(source.image_root) / entry["image"] if entry.get("image") else None
         # `sphinx-x data mix` output carries each record's own type; the source's type is the default.

@@ -35,8 +35,8 @@ from tqdm import tqdm
 from ..processing.images import ImageLoadError, load_image
 from ..processing.locations import SquareFrame, format_box, format_point, parse_locations
 from . import prompts
-from .converters.common import entries, make_record, phrase
-from .records import BadRecords
+from .converters.common import make_record, phrase
+from .records import BadRecords, entries
 
 DOMAINS = {
     "natural": "This is a natural image. Describe the whole image, then each marked object, then how the marked objects relate to each other.",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from ..data import prompts
+from ..data.prompts import SHORT_ANSWER
 from ..processing.locations import format_box, format_grounded
 
 COLOURS = {"red": (215, 40, 40), "green": (40, 170, 70), "blue": (45, 80, 215), "yellow": (225, 200, 30)}
@@ -28,9 +30,6 @@ LONG_SIDE = 128
 WORDS = ("apple", "river", "cloud", "stone", "table", "music", "light", "paper", "tiger", "house", "bread", "chair",
          "plant", "ocean", "smile", "train", "glass", "sugar", "piano", "horse", "lemon", "brick", "candle", "robot")  # fmt: skip
 NUMBER_WORDS = ("zero", "one", "two", "three")
-SHORT = "\nAnswer the question using a single word or phrase."
-REC = "Please provide the bounding box coordinate of the region this sentence describes: {}."
-SPOT = "Please detect all texts and provide their bounding box coordinate."
 DIALOGS = [
     ("Hello!", "Hello! How can I help you today?"),
     ("What can you do?", "I can describe images, find objects, read text and answer questions."),
@@ -112,16 +111,16 @@ def shape_sample(rng: random.Random, task: str, image: Image.Image, shapes: list
         boxes = [normalised(s.box, width, height) for s in shapes if s.kind == kind]
         return turn(f"Detect all {kind}s shown in the image.", format_grounded(kind, boxes))
     if task == "rec":
-        return turn(REC.format(f"the {target.name}"), box)
+        return turn(prompts.REC[0].format(phrase=f"the {target.name}"), box)
     if task == "count":
-        return turn("How many shapes are there?" + SHORT, str(len(shapes)))
+        return turn("How many shapes are there?" + SHORT_ANSWER, str(len(shapes)))
     if task == "yesno":
         present = rng.random() < 0.5
         colour, kind = (target.colour, target.kind) if present else absent_shape(rng, shapes)
-        return turn(f"Is there a {colour} {kind} in the image?" + SHORT, "Yes" if present else "No")
+        return turn(f"Is there a {colour} {kind} in the image?" + SHORT_ANSWER, "Yes" if present else "No")
     if task == "colour":
-        return turn(f"What colour is the {target.kind}?" + SHORT, target.colour) if unique_kind(shapes, target) else turn(
-            f"What shape is {target.colour}?" + SHORT, target.kind)  # fmt: skip
+        return turn(f"What colour is the {target.kind}?" + SHORT_ANSWER, target.colour) if unique_kind(shapes, target) else turn(
+            f"What shape is {target.colour}?" + SHORT_ANSWER, target.kind)  # fmt: skip
     if task == "caption":
         return turn("Describe the image briefly.", caption(shapes))
     if task == "som":
@@ -205,7 +204,7 @@ def ocr_turn(rng: random.Random, task: str, words) -> list[dict]:
     if task == "ocr_read":
         return turn("What is written in the image?", " ".join(word for word, _ in words))
     if task == "ocr_spot":
-        return turn(SPOT, "; ".join(format_grounded(word, [box]) for word, box in words))
+        return turn(prompts.SPOT[0], "; ".join(format_grounded(word, [box]) for word, box in words))
     word, box = rng.choice(words)
     return turn(f"What is the text in the region {format_box(box)}?", word)
 

@@ -147,13 +147,7 @@ def probe_accuracy(
         image, objects, masks = annotated_image(rng)
         views = transform(image)
         targets = cell_targets(objects, masks, views.geometry.skipped, config.grid, config.feature_grid_side)
-        features = torch.cat(
-            [
-                experts.convnext_features(views.pixels["convnext"]),
-                experts.dinov2_features(views.pixels["dinov2"]),
-            ],
-            -1,
-        )[:, 1:].flatten(0, 1)
+        features = experts(views.pixels["convnext"], views.pixels["dinov2"])[:, 1:].flatten(0, 1)
         for name, classes in (("colour", COLOUR_CLASSES), ("kind", KIND_CLASSES), ("word", WORD_CLASSES)):
             target = targets[name].flatten()
             cells = target != len(classes) - 1

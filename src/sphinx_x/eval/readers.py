@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data import prompts
+from ..data.prompts import OPTION_LETTER, SHORT_ANSWER
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
@@ -68,9 +71,7 @@ def options_text(options: dict[str, str]) -> str:
     return "\n".join(f"{letter}. {text}" for letter, text in options.items())
 
 
-SHORT_ANSWER = "\nAnswer the question using a single word or phrase."
-OPTION_LETTER = "\nAnswer with the option's letter from the given choices directly."
-REC_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {}."
+REC_PROMPT = prompts.REC[0]  # the release's grounding prompt, "{phrase}" to fill
 
 
 # -- VQA family ---------------------------------------------------------------------------------
@@ -311,6 +312,6 @@ def read_refcoco(root: Path, split: str = "val") -> Iterator[EvalItem]:
         image = resolve_image(images, info["file_name"], refs_file)
         for sentence in ref["sentences"]:
             yield EvalItem(
-                f"{ref['ref_id']}-{sentence['sent_id']}", REC_PROMPT.format(sentence["sent"]), image,
+                f"{ref['ref_id']}-{sentence['sent_id']}", REC_PROMPT.format(phrase=sentence["sent"]), image,
                 {"box": [x, y, x + w, y + h], "width": info["width"], "height": info["height"]},
             )  # fmt: skip

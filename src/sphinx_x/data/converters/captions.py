@@ -18,11 +18,11 @@ from .common import (
     Result,
     attempt,
     chooser,
+    each_entry,
     json_items,
     make_record,
     normalise_turns,
     phrase,
-    valid_entries,
 )
 from .detection import image_file
 
@@ -63,5 +63,4 @@ def llava(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
         record["task"] = "instruct"
         return record
 
-    for where, entry in valid_entries(sources):
-        yield (where, entry) if isinstance(entry, Exception) else attempt(where, build, entry, where)
+    return each_entry(build, sources)

@@ -22,7 +22,7 @@ import ijson
 from PIL import Image
 
 from ...processing.locations import SquareFrame
-from ..records import BadRecords
+from ..records import BadRecords, entries
 
 IMAGE_PLACEHOLDER = "<image>"
 
@@ -178,42 +178,6 @@ def json_pairs(path: Path, prefix: str = "") -> Iterator[tuple[str, object]]:
         raise ConverterInputError(f"{path}: not valid JSON ({error})") from None
 
 
-def entries(path: Path) -> Iterator[tuple[str, object]]:
-    """(where, entry) of a JSON list, a JSONL file or a parquet file, streamed. Malformed JSONL lines
-    come back as a `ValueError` entry, for the caller to count."""
-    if path.suffix == ".parquet":
-        yield from parquet_rows(path)
-        return
-    with open(path, "rb") as handle:
-        first = handle.read(64).lstrip()[:1]
-    if first == b"[":
-        for index, item in enumerate(json_items(path, "item")):
-            yield f"{path}:[{index}]", item
-        return
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield f"{path}:{number}", json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield f"{path}:{number}", ValueError(f"malformed JSON line: {error.msg}")
-
-
-def parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    """Rows of a parquet file, one record batch in memory at a time (Hugging Face datasets ship parquet)."""
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise ConverterInputError(
-            f"{path}: reading parquet needs pyarrow (pip install 'sphinx-x[eval]')"
-        ) from None
-    row = 0
-    for batch in parquet.ParquetFile(path).iter_batches(batch_size=1024):
-        for entry in batch.to_pylist():
-            yield f"{path}:row {row}", entry
-            row += 1
-
-
 def csv_rows(path: Path, delimiter: str = ",") -> Iterator[tuple[str, dict]]:
     with open(path, encoding="utf-8", newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle, delimiter=delimiter), start=2):
@@ -282,6 +246,15 @@ def find_file(
     return None
 
 
+def find_dir(sources: list[Path], name: str) -> Path:
+    """The folder `name` given among `sources`, or inside one of them."""
+    for source in sources:
+        for candidate in (source, source / name):
+            if candidate.name == name and candidate.is_dir():
+                return candidate
+    raise ConverterInputError(f"{', '.join(map(str, sources))}: no {name}/ folder")
+
+
 # -- bad entries --------------------------------------------------------------------------------
 
 Result = tuple[str, "dict | Exception"]
@@ -298,14 +271,17 @@ def attempt(where: str, build, *args) -> Result:
         return where, ValueError(str(error) or type(error).__name__)
 
 
-def valid_entries(sources: list[Path]) -> Iterator[Result]:
-    """(where, entry) of every JSON / JSONL / parquet source; a malformed line or a non-object entry
-    comes back as an error result."""
+def each_entry(build, sources: list[Path]) -> Iterator[Result]:
+    """`attempt(where, build, entry, where)` for every entry of JSON / JSONL / parquet sources; a
+    malformed line or a non-object entry comes back as an error result."""
     for path in sources:
         for where, entry in entries(path):
-            if not isinstance(entry, (dict, Exception)):
-                entry = ValueError("expected a JSON object")
-            yield where, entry
+            if isinstance(entry, Exception):
+                yield where, entry
+            elif not isinstance(entry, dict):
+                yield where, ValueError("expected a JSON object")
+            else:
+                yield attempt(where, build, entry, where)
 
 
 def text_field(entry: dict, name: str) -> str:

@@ -28,6 +28,7 @@ from .common import (
     attempt,
     chooser,
     csv_rows,
+    find_dir,
     find_file,
     image_size,
     json_pairs,
@@ -82,7 +83,7 @@ def table_image(options: ConvertOptions, name: str, rows: list[list[str]], capti
 
 
 def tabfact(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-    tables = find_dir_named(sources, "all_csv")
+    tables = find_dir(sources, "all_csv")
     statement_files = [s for s in sources if s.is_file() and s.suffix == ".json"] or sorted(
         p for s in sources if s.is_dir() for p in s.rglob("*_training_all.json")
     )
@@ -119,15 +120,6 @@ def wtq(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
 
     for where, row in csv_rows(questions, delimiter="\t"):
         yield attempt(where, build, where, row)
-
-
-def find_dir_named(sources: list[Path], name: str) -> Path:
-    for source in sources:
-        if source.is_dir() and source.name == name:
-            return source
-        if source.is_dir() and (source / name).is_dir():
-            return source / name
-    raise ConverterInputError(f"{', '.join(map(str, sources))}: no {name}/ folder")
 
 
 def docbank(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:

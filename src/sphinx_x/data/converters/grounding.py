@@ -29,6 +29,7 @@ from .common import (
     Result,
     attempt,
     chooser,
+    find_dir,
     find_file,
     json_items,
     make_record,
@@ -173,14 +174,6 @@ def flickr30k(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
         for number, line in enumerate(sentence_file.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
                 yield attempt(f"{sentence_file}:{number}", build, sentence_file, number, line)
-
-
-def find_dir(sources: list[Path], name: str) -> Path:
-    for source in sources:
-        for candidate in (source if source.name == name else source / name,):
-            if candidate.is_dir():
-                return candidate
-    raise ConverterInputError(f"{', '.join(map(str, sources))}: no {name}/ folder")
 
 
 def read_entity_boxes(path: Path) -> tuple[dict[str, list], int, int]:

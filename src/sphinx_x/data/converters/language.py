@@ -16,12 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import ConvertOptions, Result, attempt, make_record, normalise_turns, text_field, valid_entries
-
-
-def _each(build, sources: list[Path]) -> Iterator[Result]:
-    for where, entry in valid_entries(sources):
-        yield (where, entry) if isinstance(entry, Exception) else attempt(where, build, entry, where)
+from .common import ConvertOptions, Result, each_entry, make_record, normalise_turns, text_field
 
 
 def sharegpt(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
@@ -35,7 +30,7 @@ def sharegpt(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
             "task": "dialog",
         }
 
-    return _each(build, sources)
+    return each_entry(build, sources)
 
 
 def ultrachat(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
@@ -51,7 +46,7 @@ def ultrachat(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
         record_id = str(entry.get("id", entry.get("prompt_id", where)))
         return {"id": record_id, "conversations": normalise_turns(turns, False), "task": "dialog"}
 
-    return _each(build, sources)
+    return each_entry(build, sources)
 
 
 def openorca(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
@@ -65,7 +60,7 @@ def openorca(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
             str(entry.get("id", where)), [(question, text_field(entry, "response"))], task="dialog"
         )
 
-    return _each(build, sources)
+    return each_entry(build, sources)
 
 
 def _pairs(question_field: str, answer_field: str, task: str, input_field: str = ""):
@@ -81,7 +76,7 @@ def _pairs(question_field: str, answer_field: str, task: str, input_field: str =
         )
 
     def convert(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-        return _each(build, sources)
+        return each_entry(build, sources)
 
     return convert
 
