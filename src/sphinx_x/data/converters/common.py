@@ -162,18 +162,18 @@ def most_common(answers: Iterable[str]) -> str:
 
 def json_items(path: Path, prefix: str) -> Iterator:
     """Items under `prefix` (ijson syntax: "annotations.item", "item", "data.item") one at a time."""
-    try:
-        with open(path, "rb") as handle:
-            yield from ijson.items(handle, prefix, use_float=True)
-    except ijson.JSONError as error:
-        raise ConverterInputError(f"{path}: not valid JSON ({error})") from None
+    return _walk(ijson.items, path, prefix)
 
 
 def json_pairs(path: Path, prefix: str = "") -> Iterator[tuple[str, object]]:
     """(key, value) of the object at `prefix`, one at a time (GQA, ScienceQA, OCR-VQA are such dicts)."""
+    return _walk(ijson.kvitems, path, prefix)
+
+
+def _walk(walker, path: Path, prefix: str) -> Iterator:
     try:
         with open(path, "rb") as handle:
-            yield from ijson.kvitems(handle, prefix, use_float=True)
+            yield from walker(handle, prefix, use_float=True)
     except ijson.JSONError as error:
         raise ConverterInputError(f"{path}: not valid JSON ({error})") from None
 
