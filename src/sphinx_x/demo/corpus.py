@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from ..data import prompts
 from ..data.prompts import SHORT_ANSWER
+from ..processing.conversation import ChatTemplate, to_messages
 from ..processing.locations import format_box, format_grounded
 
 COLOURS = {"red": (215, 40, 40), "green": (40, 170, 70), "blue": (45, 80, 215), "yellow": (225, 200, 30)}
@@ -270,9 +271,12 @@ def write_corpus(folder: Path, samples_per_task: dict[str, int], seed: int, turn
 
 
 def corpus_texts(folder: Path) -> list[str]:
-    """Every turn of the corpus, to train the tokenizer on."""
-    texts = []
-    for path in folder.glob("*.jsonl"):
+    """Every conversation of the corpus as the model reads it (system prompt and role names
+    included), to train the tokenizer on: text the model sees in every sample must not cost a
+    token per character."""
+    template, texts = ChatTemplate(), []
+    for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text().splitlines():
-            texts += [turn["value"].replace("<image>\n", "") for turn in json.loads(line)["conversations"]]
+            turns = json.loads(line)["conversations"]
+            texts.append(template.render(to_messages(turns)))
     return texts

@@ -2,7 +2,9 @@
 
 The toy tokenizer behaves like the family's SentencePiece tokenizers where it matters to us: a
 "▁" word-boundary marker that it also puts in front of every encoded piece of text, BOS `<s>`,
-EOS `</s>`, and a decoder that drops the leading space again.
+EOS `</s>`, a decoder that drops the leading space again, and numbers split into single digits
+(LLaMA's `split_digits`): a box coordinate is then a few digit tokens shared by every coordinate,
+not one rare token per value.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ TOY_CORPUS = [
 def train_toy_tokenizer(corpus: Iterable[str] = TOY_CORPUS, vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """A BPE tokenizer over every printable ASCII character plus merges learned from `corpus`."""
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first"),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
+    )
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
