@@ -2,7 +2,9 @@ import json
 
 from sphinx_x import SphinxXForConditionalGeneration
 from sphinx_x.cli import main
-from sphinx_x.demo.corpus import OCR_TASKS, SHAPE_TASKS, ocr_page, write_corpus
+from sphinx_x.demo.corpus import OCR_TASKS, SHAPE_TASKS, corpus_texts, ocr_page, write_corpus
+from sphinx_x.processing.conversation import RELEASE_SYSTEM
+from sphinx_x.processing.tokenizer import train_toy_tokenizer
 from sphinx_x.train.trainer import read_losses
 
 
@@ -21,6 +23,15 @@ def test_corpus_covers_every_domain_with_skip_tokens(tmp_path):
     assert any(len(r["conversations"]) == 6 for r in records)  # multi-turn
     image, words = ocr_page(random.Random(0), 2)
     assert len(words) == 2 and all(0 <= v <= 1 for _, box in words for v in box)  # word boxes from the PDF
+
+
+def test_demo_tokenizer_learns_the_template_text_the_model_reads(tmp_path):
+    write_corpus(tmp_path, {"count": 20, "language": 20}, seed=0, turns=2)
+    texts = corpus_texts(tmp_path)
+    assert len(texts) == 40 and all(t.startswith(RELEASE_SYSTEM) and "### Assistant:" in t for t in texts)
+    tokenizer = train_toy_tokenizer(texts, vocab_size=512)
+    # Every sample carries the system prompt: a token per word, not per character.
+    assert len(tokenizer.tokenize(RELEASE_SYSTEM)) <= len(RELEASE_SYSTEM.split()) + 2
 
 
 def test_quick_demo_trains_evaluates_and_reports(tmp_path, capsys):
