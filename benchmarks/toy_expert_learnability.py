@@ -9,6 +9,8 @@ batches, classifies the demo's own images from the 32-pixel global view the expe
   encoders  ours      the demo's toy ConvNeXt, its tokens pooled as the release pools them (mean,
                       the pseudo-CLS) and by max; the demo's toy DINOv2 (its CLS token)
             baseline  a plain 3-layer CNN (3x3 convolutions, ReLU, max pooling)
+            ablations the plain CNN with one of ConvNeXt's ingredients swapped in: its patchify
+                      stem, its LayerNorms, or its depthwise 7x7 + pointwise convolutions
 
 Prints held-out accuracy and the ratio ours / baseline.
 
@@ -27,13 +29,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class PlainCNN(nn.Module):
-    def __init__(self, classes: int):
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of `[N, C, H, W]`, as ConvNeXt normalises."""
+
+    def __init__(self, channels: int):
         super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def conv(variant: str, cin: int, cout: int) -> list[nn.Module]:
+    """One layer of the plain CNN, or of an ablation that swaps in one ConvNeXt ingredient."""
+    if variant == "depthwise":  # ConvNeXt's spatial mixing: a depthwise 7x7, then a 1x1 across channels
+        return [nn.Conv2d(cin, cin, 7, padding=3, groups=cin), nn.Conv2d(cin, cout, 1)]
+    layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+    return [*layers, ChannelNorm(cout)] if variant == "layernorm" else layers
+
+
+class PlainCNN(nn.Module):
+    """3x3 convolutions, ReLU, max pooling; `variant` swaps in one of ConvNeXt's ingredients:
+    "patchify" (a 4x4 stride-4 stem first), "layernorm" (after every convolution) or "depthwise"."""
+
+    def __init__(self, classes: int, variant: str = ""):
+        super().__init__()
+        stem = [nn.Conv2d(3, 32, 4, stride=4), nn.ReLU()] if variant == "patchify" else []
+        pool = [] if variant == "patchify" else [nn.MaxPool2d(2)]  # the stem already downsampled
         self.net = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            *stem,
+            *conv(variant, 32 if stem else 3, 32), nn.ReLU(), *pool,
+            *conv(variant, 32, 64), nn.ReLU(), *pool,
+            *conv(variant, 64, 64), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
             nn.Linear(64, classes),
         )  # fmt: skip
 
@@ -70,6 +97,9 @@ class ToyDinov2(nn.Module):
 
 ENCODERS = (
     "plain 3-layer CNN (baseline)",
+    "plain CNN + a 4x4 patchify stem",
+    "plain CNN + LayerNorm",
+    "plain CNN, depthwise 7x7 + 1x1 convolutions",
     "toy ConvNeXt, mean tokens (pseudo-CLS)",
     "toy ConvNeXt, max over tokens",
     "toy DINOv2, CLS",
@@ -79,7 +109,8 @@ ENCODERS = (
 def build_encoder(name: str, config, classes: int) -> nn.Module:
     """`config`: the demo's `SphinxXConfig`; the toy experts are built from its expert configs."""
     if name.startswith("plain"):
-        return PlainCNN(classes)
+        variant = next((v for v in ("patchify", "LayerNorm", "depthwise") if v in name), "")
+        return PlainCNN(classes, variant.lower())
     if name.startswith("toy ConvNeXt"):
         return ToyConvNext(config.convnext_config, classes, "mean" if "mean" in name else "max")
     return ToyDinov2(config.dinov2_config, classes)
