@@ -95,25 +95,16 @@ class ToyDinov2(nn.Module):
         return self.head(self.dinov2(clip_to_imagenet_normalisation(pixels)).last_hidden_state[:, 0])
 
 
-ENCODERS = (
-    "plain 3-layer CNN (baseline)",
-    "plain CNN + a 4x4 patchify stem",
-    "plain CNN + LayerNorm",
-    "plain CNN, depthwise 7x7 + 1x1 convolutions",
-    "toy ConvNeXt, mean tokens (pseudo-CLS)",
-    "toy ConvNeXt, max over tokens",
-    "toy DINOv2, CLS",
-)
-
-
-def build_encoder(name: str, config, classes: int) -> nn.Module:
-    """`config`: the demo's `SphinxXConfig`; the toy experts are built from its expert configs."""
-    if name.startswith("plain"):
-        variant = next((v for v in ("patchify", "LayerNorm", "depthwise") if v in name), "")
-        return PlainCNN(classes, variant.lower())
-    if name.startswith("toy ConvNeXt"):
-        return ToyConvNext(config.convnext_config, classes, "mean" if "mean" in name else "max")
-    return ToyDinov2(config.dinov2_config, classes)
+# name -> builder(demo config, classes); the toy experts are built from the demo's expert configs.
+ENCODERS = {
+    "plain 3-layer CNN (baseline)": lambda config, classes: PlainCNN(classes),
+    "plain CNN + a 4x4 patchify stem": lambda config, classes: PlainCNN(classes, "patchify"),
+    "plain CNN + LayerNorm": lambda config, classes: PlainCNN(classes, "layernorm"),
+    "plain CNN, depthwise 7x7 + 1x1 convolutions": lambda config, classes: PlainCNN(classes, "depthwise"),
+    "toy ConvNeXt, mean tokens (pseudo-CLS)": lambda config, classes: ToyConvNext(config.convnext_config, classes, "mean"),
+    "toy ConvNeXt, max over tokens": lambda config, classes: ToyConvNext(config.convnext_config, classes, "max"),
+    "toy DINOv2, CLS": lambda config, classes: ToyDinov2(config.dinov2_config, classes),
+}  # fmt: skip
 
 
 def global_views(task: str, images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -169,10 +160,10 @@ def main() -> None:
     for task in ("kind", "word"):
         pixels, labels, classes = global_views(task, args.images, args.seed)
         baseline = None
-        for name in ENCODERS:
+        for name, build in ENCODERS.items():
             torch.manual_seed(args.seed)
             started = time.perf_counter()
-            model = build_encoder(name, config, classes)
+            model = build(config, classes)
             accuracy = held_out_accuracy(model, pixels, labels, args.steps, args.seed)
             baseline = accuracy if baseline is None else baseline
             ratio = accuracy / max(baseline, 1e-9)

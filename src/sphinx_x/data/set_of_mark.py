@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..processing.images import ImageLoadError, load_image
 from ..processing.locations import SquareFrame, format_box, format_point, parse_locations
 from . import prompts
-from .converters.common import make_record, phrase
+from .converters.common import make_record, phrase, xywh_to_xyxy
 from .records import BadRecords, entries
 
 DOMAINS = {
@@ -153,10 +153,8 @@ def marks_from_coco(path: Path, bad: BadRecords, max_marks: int, padding: str) -
                     largest = max((p for p in polygons if len(p) >= 6), key=polygon_area)
                     marks.append(Mark(len(marks) + 1, "polygon", list(frame.to_square(largest)), label))
                 else:
-                    x, y, w, h = annotation["bbox"]
-                    marks.append(
-                        Mark(len(marks) + 1, "box", list(frame.to_square((x, y, x + w, y + h))), label)
-                    )
+                    box = frame.to_square(xywh_to_xyxy(annotation["bbox"]))
+                    marks.append(Mark(len(marks) + 1, "box", list(box), label))
             if not marks:
                 raise ValueError("no object to mark")
             yield MarkedImage(f"coco-{image['id']}", image_file(image), marks, where)

@@ -194,8 +194,7 @@ class Trainer:
                 )
             return 0
         step, bad_records = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
-        for where, reason in bad_records.items():
-            self.bad.add(where, reason)
+        self.bad.merge(BadRecords(bad_records))
         logger.info("resumed from %s (step %d)", checkpoint, step)
         return step
 
