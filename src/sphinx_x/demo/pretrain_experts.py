@@ -98,10 +98,18 @@ def dense_loss(
 
 
 def pretrain_experts(
-    experts, config, images: int = 1024, steps: int = 160, batch: int = 32, seed: int = 123, lr: float = 2e-3
+    experts,
+    config,
+    images: int = 1024,
+    steps: int = 160,
+    batch: int = 32,
+    seed: int = 123,
+    lr: float = 2e-3,
+    device: torch.device | str = "cpu",
 ) -> tuple[list[float], nn.ModuleDict]:
-    """Train `experts` (a `MixtureOfVisualExperts`) in place on fresh synthetic images; returns the
-    losses and the probe heads (for `probe_accuracy`; not part of the model)."""
+    """Train `experts` (a `MixtureOfVisualExperts`) in place on fresh synthetic images, on `device`
+    (they are left there); returns the losses and the probe heads (for `probe_accuracy`; not part of
+    the model)."""
     rng = random.Random(seed)
     transform = ImageTransform.from_config(config)
     side = config.feature_grid_side
@@ -111,15 +119,16 @@ def pretrain_experts(
         views = transform(image)
         data.append((views.pixels, cell_targets(objects, masks, views.geometry.skipped, config.grid, side)))
     heads = nn.ModuleDict({name: nn.Linear(config.visual_feature_size, size) for name, size in HEADS.items()})
-    experts.requires_grad_(True)
+    experts.to(device).requires_grad_(True)
+    heads.to(device)
     optimizer = torch.optim.AdamW([*experts.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
     losses = []
     for _ in tqdm(range(steps), desc="pre-training the toy experts", unit="step"):
         chosen = rng.sample(data, batch)
-        convnext = torch.cat([pixels["convnext"] for pixels, _ in chosen])
-        dinov2 = torch.cat([pixels["dinov2"] for pixels, _ in chosen])
-        targets = {name: torch.cat([t[name] for _, t in chosen]).flatten(0, 1) for name in HEADS}
+        convnext = torch.cat([pixels["convnext"] for pixels, _ in chosen]).to(device)
+        dinov2 = torch.cat([pixels["dinov2"] for pixels, _ in chosen]).to(device)
+        targets = {name: torch.cat([t[name] for _, t in chosen]).flatten(0, 1).to(device) for name in HEADS}
         features = torch.cat([experts.convnext_features(convnext), experts.dinov2_features(dinov2)], dim=-1)
         loss = dense_loss(heads, features[:, 1:].flatten(0, 1), targets)  # [:, 1:]: not the pseudo-CLS
         optimizer.zero_grad(set_to_none=True)
@@ -139,6 +148,7 @@ def probe_accuracy(
     how well the frozen features tell colour, shape and word apart."""
     rng = random.Random(seed)
     transform = ImageTransform.from_config(config)
+    device = next(heads.parameters()).device
     right, total = (
         dict.fromkeys(("colour", "kind", "word", "box"), 0),
         dict.fromkeys(("colour", "kind", "word", "box"), 0),
@@ -147,7 +157,9 @@ def probe_accuracy(
         image, objects, masks = annotated_image(rng)
         views = transform(image)
         targets = cell_targets(objects, masks, views.geometry.skipped, config.grid, config.feature_grid_side)
-        features = experts(views.pixels["convnext"], views.pixels["dinov2"])[:, 1:].flatten(0, 1)
+        targets = {name: value.to(device) for name, value in targets.items()}
+        pixels = {name: value.to(device) for name, value in views.pixels.items()}
+        features = experts(pixels["convnext"], pixels["dinov2"])[:, 1:].flatten(0, 1)
         for name, classes in (("colour", COLOUR_CLASSES), ("kind", KIND_CLASSES), ("word", WORD_CLASSES)):
             target = targets[name].flatten()
             cells = target != len(classes) - 1

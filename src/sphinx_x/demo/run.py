@@ -25,6 +25,7 @@ from ..model.sphinx import SphinxXForConditionalGeneration
 from ..processing.processor import SphinxXProcessor
 from ..processing.tokenizer import train_toy_tokenizer
 from ..train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from ..train.parallelize import device_for_rank
 from ..train.trainer import Trainer
 from .corpus import OCR_TASKS, SHAPE_TASKS, corpus_texts, write_corpus
 from .evaluate import evaluate_heldout
@@ -91,7 +92,12 @@ def run_demo(
     model, processor = SphinxXForConditionalGeneration(config), SphinxXProcessor(tokenizer, config)
     if settings.pretrain_steps:
         pretrain_experts(
-            model.vision_experts, config, settings.pretrain_images, settings.pretrain_steps, seed=seed + 2000
+            model.vision_experts,
+            config,
+            settings.pretrain_images,
+            settings.pretrain_steps,
+            seed=seed + 2000,
+            device=device_for_rank(),
         )
     trainer = Trainer(train_config(out, mixture, settings, seed), model, processor)
     summary = trainer.train()

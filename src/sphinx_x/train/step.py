@@ -32,11 +32,15 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
 def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip: float, autocast_dtype,
                aux_loss_weight: float, world_size: int) -> StepResult:  # fmt: skip
     """`micro_batches`: this process's share of the global batch, already collated."""
-    counts = torch.tensor(
-        [[(mb["labels"][:, 1:] != IGNORE_INDEX).sum(), mb["attention_mask"].sum()] for mb in micro_batches]
+    # On the model's device: NCCL reduces only GPU tensors (gloo, CPU ones).
+    counts = torch.stack(
+        [
+            torch.stack([(mb["labels"][:, 1:] != IGNORE_INDEX).sum(), mb["attention_mask"].sum()])
+            for mb in micro_batches
+        ]
     )
     supervised, tokens = all_reduce_sum(counts.sum(0)).tolist()
-    total_loss = torch.zeros(2)
+    total_loss = torch.zeros(2, device=model.device)
     router = {"output_router_logits": True} if aux_loss_weight > 0 else {}
     for batch in micro_batches:
         with torch.autocast(model.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
@@ -45,7 +49,7 @@ def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip
         aux = (
             output.aux_loss / len(micro_batches) / world_size
             if output.aux_loss is not None
-            else torch.zeros(())
+            else torch.zeros((), device=token_loss.device)
         )
         # Gradients are averaged over processes; scaling by world_size makes the total a plain sum.
         ((token_loss + aux_loss_weight * aux) * world_size).backward()
