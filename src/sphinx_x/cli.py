@@ -380,17 +380,25 @@ def add_demo(commands) -> None:
     demo.add_argument(
         "--out", default="demo-out", help="folder for the corpus, model, report.html, metrics.json"
     )
-    demo.add_argument(
+    size = demo.add_mutually_exclusive_group()
+    size.add_argument(
         "--quick", action="store_true", help="a small run (under 2 minutes) that only shows the loss falling"
+    )
+    size.add_argument(
+        "--long",
+        action="store_true",
+        help="20x the expert pre-training and 4 epochs: grounding and reading (about 5 min on a GPU, 30 on 2 CPU cores)",
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=run_demo)
 
 
 def run_demo(args) -> int:
+    from .demo.run import SETTINGS
     from .demo.run import run_demo as demo
 
-    metrics = demo(args.out, quick=args.quick, seed=args.seed)
+    settings = SETTINGS["quick" if args.quick else "long" if args.long else "full"]
+    metrics = demo(args.out, seed=args.seed, settings=settings)
     headline = {
         k: round(v, 3)
         for k, v in metrics.items()
