@@ -54,3 +54,20 @@ def test_quick_demo_trains_evaluates_and_reports(tmp_path, capsys):
     assert "Held-out metrics" in page and "data:image/png;base64" in page and "vqa_accuracy" in page
     assert SphinxXForConditionalGeneration.from_pretrained(tmp_path / "model").config.use_skip_token
     assert "report:" in capsys.readouterr().out
+
+
+def test_demo_flags_pick_their_settings(tmp_path, monkeypatch):
+    import pytest
+
+    import sphinx_x.demo.run as demo_run
+
+    chosen = []
+    monkeypatch.setattr(demo_run, "run_demo", lambda out, seed, settings: chosen.append(settings) or {})
+    for flags in ([], ["--quick"], ["--long"]):
+        assert main(["demo", "--out", str(tmp_path), *flags]) == 0
+    assert chosen == [demo_run.FULL, demo_run.QUICK, demo_run.LONG]
+    # --long is what grounding and reading need: far more expert pre-training, more epochs.
+    assert demo_run.LONG.pretrain_steps >= 10 * demo_run.FULL.pretrain_steps
+    assert demo_run.LONG.epochs > demo_run.FULL.epochs
+    with pytest.raises(SystemExit):
+        main(["demo", "--quick", "--long"])
