@@ -57,8 +57,9 @@ FULL = DemoSettings(train_per_task=500, eval_per_task=30, epochs=1.5, turns=4)
 QUICK = DemoSettings(
     train_per_task=30, eval_per_task=4, epochs=5, turns=3, pretrain_steps=60, pretrain_images=256
 )
-# What grounding and reading need (measured on an H100, see the README): 20x the expert pre-training,
-# the experts then read words (probe 0.45) and place boxes, and 4 epochs. About 5 minutes on a GPU.
+# What grounding and reading need (measured, see the README): 20x the expert pre-training, after
+# which the experts read words (probe 0.45) and place boxes, and 4 epochs. REC 0.58-0.67 and OCR
+# 0.70-0.84 held-out; 319 s on an H100 shared by four runs, 29 min on the 2-core reference CPU.
 LONG = DemoSettings(
     train_per_task=500, eval_per_task=30, epochs=4, pretrain_steps=10_000, pretrain_images=8192
 )
