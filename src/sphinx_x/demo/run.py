@@ -51,7 +51,7 @@ class DemoSettings:
     tasks: tuple[str, ...] = field(default=(*SHAPE_TASKS, *OCR_TASKS, "language"))
 
 
-# Measured on the 2-core reference machine: about 6 minutes; 1.8 epochs gained nothing measurable
+# Measured on the 2-core reference machine: 261-412 s; 1.8 epochs gained nothing measurable
 # and pushed a fresh clone's `make demo` past 10 minutes (see the README).
 FULL = DemoSettings(train_per_task=500, eval_per_task=30, epochs=1.5, turns=4)
 QUICK = DemoSettings(
@@ -82,11 +82,8 @@ def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
     )  # fmt: skip
 
 
-def run_demo(
-    out: str | Path, quick: bool = False, seed: int = 0, settings: DemoSettings | None = None
-) -> dict:
-    """`settings` overrides `quick`; the named ones are in `SETTINGS`."""
-    settings = settings or (QUICK if quick else FULL)
+def run_demo(out: str | Path, settings: DemoSettings = FULL, seed: int = 0) -> dict:
+    """One demo run; the named settings are in `SETTINGS`."""
     out = Path(out)
     started = time.perf_counter()
     torch.manual_seed(seed)
