@@ -215,8 +215,10 @@ class Trainer:
             self.world_size * self.config.optim.micro_batch_size
         )
         batches, started, result = iter(self.loader), time.perf_counter(), None
+        # Only other ranks pass `disable`: an explicit value would override TQDM_DISABLE on rank 0.
+        quiet = {"disable": True} if self.rank != 0 else {}
         progress = tqdm(range(self.start_step, len(self.plan)), initial=self.start_step, total=len(self.plan),
-                        desc="train", disable=self.rank != 0)  # fmt: skip
+                        desc="train", **quiet)  # fmt: skip
         for step in progress:
             step_started = time.perf_counter()
             micro = [self.to_device(self.take(next(batches))) for _ in range(accumulation)]
