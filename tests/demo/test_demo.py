@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+import sphinx_x.demo.run as demo_run
 from sphinx_x import SphinxXForConditionalGeneration
 from sphinx_x.cli import main
 from sphinx_x.demo.corpus import OCR_TASKS, SHAPE_TASKS, corpus_texts, ocr_page, write_corpus
@@ -57,10 +60,6 @@ def test_quick_demo_trains_evaluates_and_reports(tmp_path, capsys):
 
 
 def test_demo_flags_pick_their_settings(tmp_path, monkeypatch):
-    import pytest
-
-    import sphinx_x.demo.run as demo_run
-
     chosen = []
     monkeypatch.setattr(demo_run, "run_demo", lambda out, seed, settings: chosen.append(settings) or {})
     for flags in ([], ["--quick"], ["--long"]):
