@@ -74,6 +74,25 @@ def test_mixtral_base_llm(toy_tokenizer, mixed_batch_inputs):
     assert model.language_model.model.layers[0].mlp.gate.weight.grad is not None
 
 
+def test_mixtral_load_balancing_loss_and_router_logits_come_through(toy_tokenizer, mixed_batch_inputs):
+    config = preset_config("sphinx-x-toy-moe")
+    torch.manual_seed(0)
+    model = SphinxXForConditionalGeneration(config)
+    conversations, images = mixed_batch_inputs
+    batch = SphinxXProcessor(toy_tokenizer, config)(conversations, images, add_generation_prompt=False)
+    assert model(**batch).aux_loss is None  # only when asked, as transformers does
+    output = model(**batch, output_router_logits=True)
+    # Switch-Transformer loss: E * sum_e(tokens share * probability mass) is 1 when perfectly balanced.
+    assert output.aux_loss > 0.5
+    tokens = batch["input_ids"].numel()
+    assert len(output.router_logits) == config.text_config.num_hidden_layers
+    assert all(
+        layer.shape == (tokens, config.text_config.num_local_experts) for layer in output.router_logits
+    )
+    output.aux_loss.backward()
+    assert model.language_model.model.layers[0].mlp.gate.weight.grad.abs().sum() > 0
+
+
 def test_save_and_load_round_trip_gives_identical_logits(
     tmp_path, toy_model, toy_processor, mixed_batch_inputs
 ):

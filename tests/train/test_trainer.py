@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +59,30 @@ def test_toy_run_learns_logs_and_saves_a_loadable_model(data, tmp_path, capsys):
     assert (
         main(["chat", "--model", str(summary.model_dir), "--max-new-tokens", "3", "What is 1 plus 2?"]) == 0
     )
+
+
+def test_mixtral_trains_its_load_balancing_loss(data, tmp_path):
+    def router_after_two_steps(aux_loss_weight: float, out: Path):
+        config = TrainConfig.from_dict(
+            toy_config(data, out, max_steps=2) | {"model": {"preset": "sphinx-x-toy-moe"}}
+        )
+        config.optim.aux_loss_weight = aux_loss_weight
+        trainer = Trainer(config)
+        before = trainer.model.language_model.model.layers[0].mlp.gate.weight.detach().clone()
+        trainer.train()
+        return before, trainer.model.language_model.model.layers[0].mlp.gate.weight.detach()
+
+    before, trained = router_after_two_steps(0.5, tmp_path / "balanced")
+    logged = [json.loads(line) for line in (tmp_path / "balanced" / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 2 and all(entry["aux_loss"] > 0.5 for entry in logged)
+    assert not torch.equal(before, trained)
+    # The load-balancing loss is what moved the router differently: weight 0 gives other weights.
+    _, without = router_after_two_steps(0.0, tmp_path / "unbalanced")
+    assert not torch.allclose(trained, without)
+    logged = [
+        json.loads(line) for line in (tmp_path / "unbalanced" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert all(entry["aux_loss"] > 0.5 for entry in logged)  # still reported when not trained
 
 
 def test_bad_configs_are_named(tmp_path):

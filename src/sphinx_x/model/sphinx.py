@@ -33,7 +33,10 @@ class SphinxXOutput(ModelOutput):
     logits: torch.Tensor | None = None
     cache: Cache | None = None
     supervised_tokens: torch.Tensor | None = None
-    aux_loss: torch.Tensor | None = None  # Mixtral's load balancing, with `output_router_logits=True`
+    # Mixtral only, with `output_router_logits=True`: the load-balancing loss (unweighted) and, per
+    # decoder layer, the router's logits `[B * T, num_local_experts]`.
+    aux_loss: torch.Tensor | None = None
+    router_logits: tuple[torch.Tensor, ...] | None = None
 
 
 class SphinxXPreTrainedModel(PreTrainedModel):
@@ -112,7 +115,12 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         )
         loss, supervised = (None, None) if labels is None else supervised_loss(output.logits, labels)
         return SphinxXOutput(
-            loss=loss, logits=output.logits, cache=output.cache, supervised_tokens=supervised
+            loss=loss,
+            logits=output.logits,
+            cache=output.cache,
+            supervised_tokens=supervised,
+            aux_loss=getattr(output, "aux_loss", None),
+            router_logits=getattr(output, "router_logits", None),
         )
 
     def embed_inputs(
