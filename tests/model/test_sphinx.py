@@ -68,7 +68,9 @@ def test_mixtral_base_llm(toy_tokenizer, mixed_batch_inputs):
     config = preset_config("sphinx-x-toy-moe")
     model = SphinxXForConditionalGeneration(config)
     conversations, images = mixed_batch_inputs
-    batch = SphinxXProcessor(toy_tokenizer, config)(conversations, images, add_generation_prompt=False)
+    batch = SphinxXProcessor.for_model(toy_tokenizer, config)(
+        conversations, images, add_generation_prompt=False
+    )
     output = model(**batch)
     output.loss.backward()
     assert model.language_model.model.layers[0].mlp.gate.weight.grad is not None
@@ -79,7 +81,9 @@ def test_mixtral_load_balancing_loss_and_router_logits_come_through(toy_tokenize
     torch.manual_seed(0)
     model = SphinxXForConditionalGeneration(config)
     conversations, images = mixed_batch_inputs
-    batch = SphinxXProcessor(toy_tokenizer, config)(conversations, images, add_generation_prompt=False)
+    batch = SphinxXProcessor.for_model(toy_tokenizer, config)(
+        conversations, images, add_generation_prompt=False
+    )
     assert model(**batch).aux_loss is None  # only when asked, as transformers does
     output = model(**batch, output_router_logits=True)
     # Switch-Transformer loss: E * sum_e(tokens share * probability mass) is 1 when perfectly balanced.

@@ -37,8 +37,8 @@ def test_sample_layout_is_bos_image_text_eos(toy_processor, mixed_batch_inputs):
     sample = toy_processor.encode(conversations[0], images[0])
     visual = toy_processor.visual_token_count(*images[0].size)
     assert sample.input_ids[0] == toy_processor.tokenizer.bos_token_id
-    assert sample.input_ids[1 : 1 + visual] == [toy_processor.config.image_token_id] * visual
-    assert toy_processor.config.image_token_id not in sample.input_ids[1 + visual :]
+    assert sample.input_ids[1 : 1 + visual] == [toy_processor.image_token] * visual
+    assert toy_processor.image_token not in sample.input_ids[1 + visual :]
     assert sample.input_ids[-1] == toy_processor.tokenizer.eos_token_id and sample.labels[-1] == IGNORE_INDEX
 
 
@@ -65,7 +65,7 @@ def test_byte_level_style_tokenizer_gets_the_space_back():
     )
     from sphinx_x.presets import preset_config
 
-    processor = SphinxXProcessor(toy, preset_config("sphinx-x-toy"))
+    processor = SphinxXProcessor.for_model(toy, preset_config("sphinx-x-toy"))
     assert not processor.boundary_prefix
     sample = processor.encode([{"role": "user", "content": "q"}, {"role": "assistant", "content": "yes"}])
     [span] = supervised_spans(sample.labels)
@@ -78,7 +78,7 @@ def test_nothing_to_supervise_is_reported(toy_processor):
 
 
 def test_too_long_sample_is_reported(toy_tokenizer, toy_config):
-    processor = SphinxXProcessor(toy_tokenizer, toy_config, max_length=20)
+    processor = SphinxXProcessor.for_model(toy_tokenizer, toy_config, max_length=20)
     with pytest.raises(SampleTooLongError, match="the limit is 20"):
         processor.encode([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
 
@@ -86,7 +86,7 @@ def test_too_long_sample_is_reported(toy_tokenizer, toy_config):
 def test_tokenizer_larger_than_the_vocabulary_is_refused(toy_config):
     toy_config.text_config.vocab_size = 100
     with pytest.raises(ValueError, match="vocabulary holds 100"):
-        SphinxXProcessor(train_toy_tokenizer(), toy_config)
+        SphinxXProcessor.for_model(train_toy_tokenizer(), toy_config)
 
 
 def test_left_padding_for_generation(toy_processor):

@@ -82,6 +82,19 @@ def record_text(record: dict) -> str:
     return "\n".join(str(turn.get("value", turn.get("content", ""))) for turn in record["conversations"])
 
 
+def token_counter(tokenizer_path: str) -> Callable[[str], int]:
+    """Counts tokens with a tokenizer (folder or model id) instead of words."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"--tokenizer {tokenizer_path}: not a tokenizer folder or model id ({error})"
+        ) from None
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def mix(config: Path, out: Path, seed: int | None = None, count_tokens: Callable[[str], int] | None = None):
     """Writes the mixture; returns (stats rows, bad records)."""
     sources = read_mixture(config)

@@ -48,3 +48,10 @@ def suite_table(results: dict[str, dict]) -> str:
                 )
             )
     return "\n\n".join(sections) + "\n"
+
+
+def write_suite_table(results: dict[str, dict], out_dir: str | Path) -> str:
+    """The tables as markdown, written to OUT/suite.md and returned."""
+    table = suite_table(results)
+    (Path(out_dir) / "suite.md").write_text(table)
+    return table
