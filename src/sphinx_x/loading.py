@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from .config import LEGACY_IMAGE_TOKEN_ID
 from .model.sphinx import SphinxXForConditionalGeneration
@@ -134,7 +135,7 @@ def load_folder(folder: Path, dtype: torch.dtype | None = None):
         raise ModelFolderError(f"{folder}: no config.json: not a sphinx-x model folder")
     try:
         model = SphinxXForConditionalGeneration.from_pretrained(folder, dtype=dtype or "auto")
-    except (OSError, RuntimeError) as error:  # safetensors and torch report damaged files this way
+    except (OSError, RuntimeError, SafetensorError) as error:  # how damaged weights files are reported
         raise ModelFolderError(
             f"{folder}: the weights cannot be read ({weights_files(folder)}): {error}"
         ) from None

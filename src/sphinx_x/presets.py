@@ -166,7 +166,7 @@ PRESETS: dict[str, Preset] = {
                ASSEMBLE.format("Mixtral-8x7B + CLIP-ConvNeXt-XXL + DINOv2-g")),
         Preset("sphinx-x-toy", lambda: _toy(toy_llama), "toy Llama (2 layers, width 64)",
                "random init, toy tokenizer (trains on a CPU)", toy=True),
-        Preset("sphinx-x-toy-moe", lambda: _toy(toy_mixtral), "toy Mixtral (4 experts, top-2)",
+        Preset("sphinx-x-toy-moe", lambda: _toy(toy_mixtral), "toy Mixtral (4 routed FFNs, top-2)",
                "random init, toy tokenizer (trains on a CPU)", toy=True),
     ]
 }  # fmt: skip

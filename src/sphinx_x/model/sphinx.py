@@ -71,6 +71,13 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         if config.image_token_id is not None and config.image_token_id >= 0:
             self.generation_config.suppress_tokens = [config.image_token_id]  # a placeholder, never an answer
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
+        model.vision_experts.requires_grad_(False)  # loading makes new parameters; the experts stay frozen
+        return loaded
+
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
 

@@ -30,7 +30,7 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
 
 
 def routes_tokens(model) -> bool:
-    """True for a mixture-of-experts LLM (Mixtral): its router has a load-balancing loss."""
+    """True for a routed LLM (Mixtral): its router has a load-balancing loss."""
     return getattr(model.config.text_config, "num_local_experts", 0) > 1
 
 
@@ -46,7 +46,7 @@ def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip
     )
     supervised, tokens = all_reduce_sum(counts.sum(0)).tolist()
     total_loss = torch.zeros(2, device=model.device)
-    # A mixture-of-experts LLM reports its load-balancing loss even when it is not trained (weight 0).
+    # A routed LLM reports its load-balancing loss even when it is not trained (weight 0).
     router = {"output_router_logits": True} if routes_tokens(model) else {}
     for batch in micro_batches:
         with torch.autocast(model.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
