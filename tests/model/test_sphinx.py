@@ -14,8 +14,10 @@ def test_mixed_batch_trains_everything_but_the_experts(toy_model, toy_processor,
     assert batch["views_skipped"].tolist()[0] == [False, False, False, True, True]
     assert batch["views_skipped"].tolist()[2] == [False, False, True, False, True]
     toy_model.train()
+    projected = []
+    toy_model.projector.register_forward_hook(lambda _m, args, _o: projected.append(args[0].requires_grad))
     output = toy_model(**batch)
-    assert torch.isfinite(output.loss)
+    assert torch.isfinite(output.loss) and projected == [False]  # no graph through the frozen experts
     assert output.supervised_tokens == (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
     output.loss.backward()
     for name in ("projector.linear.weight", "projector.norm.weight", "visual_tokens.start_img",

@@ -7,8 +7,11 @@ conversations is counted in `BadRecords` with its file and line, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
+import typing
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import ijson
 import yaml
+
+from ..typed_config import coerce
 
 
 @dataclass(frozen=True)
@@ -88,34 +93,56 @@ class BadRecords:
         head = f"{self.total} bad records skipped: " + ", ".join(
             f"{n} {why}" for why, n in sorted(self.counts.items())
         )
-        shown = [f"  {where}: {why}" for where, why in sorted(self.reasons.items())[:examples]]
+        in_order = sorted(self.reasons.items(), key=lambda item: place_order(item[0]))
+        shown = [f"  {where}: {why}" for where, why in in_order[:examples]]
         more = [f"  ... and {self.total - examples} more"] if self.total > examples else []
         return "\n".join([head, *shown, *more])
 
 
+def place_order(where: str) -> tuple:
+    """Sort key of "file:12", "file:[3]", "file:row 7": by file, then by number (":2" before ":12")."""
+    file, _, place = where.rpartition(":")
+    number = re.search(r"\d+", place)
+    return (file, int(number.group()) if number else -1, place)
+
+
 def read_mixture(path: str | Path) -> list[Source]:
-    """A YAML file: `sources: [{path, image_root, weight, type, name}]`, paths relative to the YAML."""
+    """A YAML file: `sources: [{path, image_root, weight, type, name}]`, paths relative to the YAML.
+    A source that is not what the fields expect is a `ValueError` naming `sources[i].field`."""
     path = Path(path)
-    content = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(content.get("sources"), list):
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(content, dict) or not isinstance(content.get("sources"), list):
         raise ValueError(f"{path}: expected a 'sources' list")
-    sources = []
-    for index, entry in enumerate(content["sources"]):
-        try:
-            source = Source(**entry)
-        except TypeError as error:
-            raise ValueError(f"{path}: sources[{index}]: {error}") from None
-        root = path.parent
-        sources.append(
-            Source(
-                str(root / source.path),
-                str(root / source.image_root),
-                source.weight,
-                source.type,
-                source.name,
-            )
+    return [
+        source_from(entry, f"{path}: sources[{index}]", path.parent)
+        for index, entry in enumerate(content["sources"])
+    ]
+
+
+SOURCE_FIELDS = {field.name: field for field in dataclasses.fields(Source)}
+
+
+def source_from(entry, where: str, root: Path) -> Source:
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"{where}: expected a mapping with path, image_root, weight, type, name; got {entry!r}"
         )
-    return sources
+    unknown = sorted(set(entry) - set(SOURCE_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {', '.join(SOURCE_FIELDS)}")
+    if "path" not in entry:
+        raise ValueError(f"{where}: 'path' is required (the records file)")
+    hints = typing.get_type_hints(Source)
+    values = {name: coerce(value, hints[name], f"{where}.{name}") for name, value in entry.items()}
+    if values.get("weight", 1.0) <= 0:
+        raise ValueError(
+            f"{where}.weight: must be > 0, got {values['weight']!r} (leave the source out instead)"
+        )
+    source = Source(**values)
+    return dataclasses.replace(source, path=str(root / source.path), image_root=str(root / source.image_root))
 
 
 def entries(path: Path) -> Iterator[tuple[str, object]]:

@@ -176,7 +176,8 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         """One `[visual tokens, D]` block per image of the batch (text-only samples have none)."""
         if pixel_values_convnext is None:
             return []
-        features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
+        with torch.no_grad():  # the experts are frozen: forward only, no graph through them
+            features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
         view_tokens = self.projector(features.to(self.projector.linear.weight.dtype))  # [N, 257, D]
         blocks, start = [], 0
         for skipped in views_skipped[has_image].tolist():

@@ -7,9 +7,9 @@ Both experts are stock transformers models; this module only adds what the relea
             output = final LayerNorm of CLS + patch tokens -> [N, 1 + h*w, D].
   Fusion:   concat(ConvNeXt, DINOv2) on channels -> [N, 1 + h*w, C + D]; token 0 is
             GAP(ConvNeXt) || CLS(DINOv2), then the aligned grids in row-major order.
-The experts are frozen: their parameters do not require gradients (so their forward builds no
-autograd graph) and they stay in eval mode, whatever the parent's mode. Code that does train them
-(the demo's toy pre-training) turns `requires_grad` on and calls the same forward.
+The experts are frozen: their parameters do not require gradients and they stay in eval mode,
+whatever the parent's mode; the model runs them under `no_grad`. Code that does train them (the
+demo's toy pre-training) turns `requires_grad` on and calls the same forward.
 """
 
 from __future__ import annotations
