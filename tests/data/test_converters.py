@@ -5,6 +5,7 @@ divide by the long side (200)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -426,11 +427,121 @@ def test_docbank_reading_spotting_and_layout(tmp_path):
     ]
 
 
+# -- the rest of Table 1 ----------------------------------------------------------------------------
+
+
+def test_unipose_names_the_category_and_its_own_keypoints(tmp_path):
+    source = coco_file(tmp_path, [
+        {"id": 1, "image_id": 1, "bbox": [20, 0, 80, 100], "category_id": 7, "num_keypoints": 2,
+         "keypoints": [40, 20, 2, 60, 40, 1, 0, 0, 0]},
+    ], [{"id": 7, "name": "horse", "keypoints": ["left_eye", "nose", "tail"], "skeleton": []}])  # fmt: skip
+    (record,), _ = run("unipose", [source], tmp_path)
+    assert record["id"] == "unipose-1" and record["task"] == "pose"
+    assert questions(record)[0].removeprefix("<image>\n") in one_of(
+        prompts.KEYPOINTS_OF, category="horse", box="[0.10, 0.00, 0.50, 0.50]"
+    )
+    assert answers(record) == [
+        "<p>left eye</p> [0.20, 0.10] <p>nose</p> [0.30, 0.20]"
+    ]  # v = 1 counts: labelled
+
+
+def test_m6doc_is_coco_format_layout(tmp_path):
+    source = coco_file(tmp_path, [{"id": 1, "image_id": 1, "bbox": [0, 0, 200, 20], "category_id": 3}],
+                       [{"id": 3, "name": "headline"}], name="m6doc_train.json")  # fmt: skip
+    (record,), _ = run("m6doc", [source], tmp_path)
+    assert answers(record) == ["<p>headline</p> [0.00, 0.00, 1.00, 0.10]"] and record["task"] == "layout"
+
+
+def test_clevr_dvqa_and_visual_genome_qa(tmp_path):
+    write_json(tmp_path / "CLEVR_train_questions.json", {"info": {"split": "train"}, "questions": [
+        {"image_index": 0, "image_filename": "CLEVR_train_000000.png", "question": "Are there more cubes than spheres?",
+         "answer": "yes", "question_family_index": 1, "split": "train", "program": []},
+        {"image_index": 0, "image_filename": "CLEVR_train_000000.png", "question": "How many cubes?", "answer": 2},
+    ]})  # fmt: skip
+    (record,), _ = run("clevr", [tmp_path / "CLEVR_train_questions.json"], tmp_path)
+    assert record["image"] == "CLEVR_train_000000.png" and record["task"] == "clevr"
+    assert questions(record) == ["<image>\nAre there more cubes than spheres?" + Q, "How many cubes?" + Q]
+    assert answers(record) == ["yes", "2"]
+
+    write_json(tmp_path / "dvqa" / "train_qa.json", [
+        {"image": "bar_train_00000000.png", "question": "What is the label of the third bar?", "answer": "cheek",
+         "question_id": 1, "template_id": "structure", "answer_bbox": [10, 20, 30, 40]}])  # fmt: skip
+    (record,), _ = run("dvqa", [tmp_path / "dvqa"], tmp_path)
+    assert (record["image"], answers(record), record["task"]) == ("bar_train_00000000.png", ["cheek"], "dvqa")
+
+    write_json(tmp_path / "question_answers.json", [
+        {"id": 10, "qas": [{"qa_id": 1, "image_id": 10, "question": "What color is the car?", "answer": "White.",
+                            "a_objects": [], "q_objects": []}]},
+        {"id": 11, "qas": []},
+    ])  # fmt: skip
+    (record,), bad = run("visual-genome-qa", [tmp_path / "question_answers.json"], tmp_path)
+    assert (record["id"], record["image"], answers(record)) == ("vgqa-10", "10.jpg", ["White"])
+    assert bad.total == 1  # an image without questions
+
+
+def test_geometry3k_multiple_choice_with_the_diagram(tmp_path):
+    write_json(tmp_path / "geometry3k" / "train" / "2" / "data.json", {
+        "id": 2, "problem_text": "Find x.", "choices": ["3", "4", "5", "6"], "answer": "C",
+        "problem_type_graph": ["Triangle"], "problem_type_goal": ["Length"], "source": "McGraw-Hill"})  # fmt: skip
+    write_json(tmp_path / "geometry3k" / "train" / "3" / "data.json",
+               {"id": 3, "problem_text": "Find y.", "choices": ["1", "2"], "answer": "E"})  # fmt: skip
+    (record,), bad = run("geometry3k", [tmp_path / "geometry3k"], tmp_path)
+    assert record["id"] == "geo3k-train-2" and record["image"] == "train/2/img_diagram.png"
+    assert questions(record) == ["<image>\nFind x.\nA. 3\nB. 4\nC. 5\nD. 6" + prompts.OPTION_LETTER]
+    assert answers(record) == ["C"] and "answer 'E'" in next(iter(bad.reasons.values()))
+
+
+def test_due_documents_render_the_first_page_and_ask_each_key(tmp_path):
+    import pymupdf
+
+    (tmp_path / "DeepForm" / "pdfs").mkdir(parents=True)
+    with pymupdf.open() as document:
+        document.new_page(width=200, height=100).insert_text((20, 40), "ADVERTISER: ACME")
+        document.save(tmp_path / "DeepForm" / "pdfs" / "doc1.pdf")
+    (tmp_path / "DeepForm" / "train").mkdir()
+    (tmp_path / "DeepForm" / "train" / "document.jsonl").write_text(
+        json.dumps({"name": "doc1", "language": "en", "split": "train", "annotations": [
+            {"id": "0", "key": "advertiser", "values": [{"value": "ACME", "value_variants": ["Acme Inc"]}]},
+            {"id": "1", "key": "gross_amount", "values": [{"value": "1,200.00"}]},
+            {"id": "2", "key": "flight_from", "values": []}]}) + "\n"
+        + json.dumps({"name": "missing", "split": "train", "annotations": []}) + "\n"
+    )  # fmt: skip
+    records, bad = run("due", [tmp_path / "DeepForm"], tmp_path, image_out=tmp_path / "rendered")
+    (record,) = records
+    assert record["id"] == "due-doc1" and record["task"] == "key-value"
+    assert questions(record)[0].removeprefix("<image>\n") in one_of(prompts.KEY_VALUE, key="advertiser")
+    assert questions(record)[1] in one_of(prompts.KEY_VALUE, key="gross amount")
+    assert answers(record) == ["ACME", "1,200.00"]  # a key without a value is not asked
+    assert Image.open(tmp_path / "rendered" / record["image"]).size == (400, 200)  # 144 dpi
+    assert "no missing.pdf" in next(iter(bad.reasons.values()))
+
+
+def test_visualmrc_and_laion_gpt4v(tmp_path):
+    source = tmp_path / "visualmrc.jsonl"
+    source.write_text(json.dumps({"id": "vm1", "image_filename": "screenshot/a.png", "url": "https://x.org",
+                                  "qa_data": [{"id": 1, "question": {"text": "What is this page about?"},
+                                               "answer": {"text": "It is about tea."}}]}) + "\n")  # fmt: skip
+    (record,), _ = run("visualmrc", [source], tmp_path)
+    assert (record["id"], record["image"]) == ("vmrc-vm1", "screenshot/a.png")
+    assert questions(record) == ["<image>\nWhat is this page about?"] and answers(record) == [
+        "It is about tea."
+    ]
+
+    source = write_json(tmp_path / "laion_gpt4v.json", [
+        {"link": "https://example.com/cat.png?size=large", "caption": "A grey cat sleeps on a red sofa."},
+        {"link": "https://example.com/noext", "caption": " "}])  # fmt: skip
+    (record,), bad = run("laion-gpt4v", [source], tmp_path)
+    name = hashlib.sha1(b"https://example.com/cat.png?size=large").hexdigest()[:16] + ".png"
+    assert record["image"] == name and answers(record) == ["A grey cat sleeps on a red sofa."]
+    assert questions(record)[0].removeprefix("<image>\n") in set(prompts.DETAILED_CAPTION)
+    assert "caption: expected a non-empty string" in next(iter(bad.reasons.values()))
+
+
 # -- the driver -----------------------------------------------------------------------------------
 
 
 def test_every_kind_has_a_test_here():
-    text = Path(__file__).read_text()
+    text = "".join(path.read_text() for path in Path(__file__).parent.glob("test_converters*.py"))
     assert [kind for kind in CONVERTERS if f'"{kind}"' not in text] == []
 
 
