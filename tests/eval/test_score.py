@@ -27,6 +27,7 @@ EXAMPLES = {
         {"accuracy": 1.0},
     ),
     "scienceqa": ({"prediction": "The answer is A.", "answer": "A"}, {"accuracy": 1.0}),
+    "choice": ({"prediction": "B. two", "answer": "B", "options": {"A": "one", "B": "two"}, "group": "q1"}, {"accuracy": 1.0}),
     "seed": ({"prediction": "C) bird", "answer": "C"}, {"accuracy": 1.0}),
     "mmmu": (
         {"prediction": "(D)", "answer": "D", "options": {"A": "1", "B": "2", "C": "3", "D": "4"}},

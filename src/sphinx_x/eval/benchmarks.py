@@ -59,7 +59,7 @@ BENCHMARKS = {
         Benchmark("vizwiz", readers_open.read_vizwiz, "vqa", "val", 10, "{question}" + readers_open.VIZWIZ_SUFFIX),
         Benchmark("gqa", readers.read_gqa, "exact", "testdev-balanced", 10, SHORT),
         Benchmark("scienceqa", readers.read_scienceqa, "scienceqa", "test-IMG", 10, "Context: " + CHOICE),
-        Benchmark("iconqa", readers_choice.read_iconqa, "mmbench", "test (choose_txt)", 10, LETTERED),
+        Benchmark("iconqa", readers_choice.read_iconqa, "choice", "test (choose_txt)", 10, LETTERED),
         # Table 4: other MLLM benchmarks
         Benchmark("mmvp", readers_choice.read_mmvp, "mmvp", "test", 64, "{Question} {Options}"),
         Benchmark("hallusionbench", readers_open.read_hallusion, "hallusion", "test", 64, "{question}"),
@@ -71,7 +71,7 @@ BENCHMARKS = {
         Benchmark("ocrvqa", readers_open.read_ocrvqa, "ocrvqa", "test", 32, SHORT),
         Benchmark("docvqa", readers.read_docvqa, "anls", "val", 32, SHORT),
         Benchmark("chartqa", readers.read_chartqa, "relaxed", "test", 32, SHORT),
-        Benchmark("ai2d", readers_choice.read_ai2d, "mmbench", "test", 10, LETTERED),
+        Benchmark("ai2d", readers_choice.read_ai2d, "choice", "test", 10, LETTERED),
         Benchmark("infovqa", readers.read_docvqa, "anls", "val", 32, SHORT),
         # Table 6: referring expression comprehension
         *refcoco_family("refcoco", ("val", "testA", "testB"), "refs(unc).p"),
@@ -82,7 +82,7 @@ BENCHMARKS = {
         Benchmark("mvbench", video.read_mvbench, "mvbench", "test", 16,
                   "MVBench system + Question/Options (A)..(F) + 'Only give the best option.' (middle frame)"),
         # not in the paper's tables: any clip QA as frame folders
-        Benchmark("video", readers.read_video_qa, "mmbench", "test", 10, CHOICE + " (middle of 8 frames)"),
+        Benchmark("video", readers.read_video_qa, "choice", "test", 10, CHOICE + " (middle of 8 frames)"),
     ]
 }  # fmt: skip
 
