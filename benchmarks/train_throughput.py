@@ -62,7 +62,10 @@ def run_mode(mode: str, records: list[dict], args, queue) -> None:
     config = demo_model_config(vocab_size=512, view_size=args.view_size)
     config.use_skip_token = mode == "ours"
     tokenizer = train_toy_tokenizer([t["value"] for r in records for t in r["conversations"]], vocab_size=512)
-    model, processor = SphinxXForConditionalGeneration(config).train(), SphinxXProcessor(tokenizer, config)
+    model, processor = (
+        SphinxXForConditionalGeneration(config).train(),
+        SphinxXProcessor.for_model(tokenizer, config),
+    )
     optimizer = build_optimizer(model, lr=1e-4)
     as_records = [
         Record(r["conversations"], Path(r["image"]), "vision", str(i)) for i, r in enumerate(records)

@@ -25,7 +25,7 @@ def toy_model(toy_config):
 
 @pytest.fixture
 def toy_processor(toy_tokenizer, toy_config):
-    return SphinxXProcessor(toy_tokenizer, toy_config)
+    return SphinxXProcessor.for_model(toy_tokenizer, toy_config)
 
 
 def shapes_image(width: int, height: int) -> Image.Image:

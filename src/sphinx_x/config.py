@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from transformers import AutoConfig, ConvNextConfig, Dinov2Config, PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
+from . import auto_classes
 
 PADDINGS = ("center", "corner")
 
-# LLaVA's convention: a negative id can never collide with a vocabulary entry, so the image
-# placeholder needs no new token and no resized embedding matrix.
-DEFAULT_IMAGE_TOKEN_ID = -200
+# Folders saved before sphinx-x 0.2 wrote this sentinel instead of a real `<image>` token id;
+# `sphinx_x.load_model` upgrades them (adds the token to the tokenizer and the embeddings).
+LEGACY_IMAGE_TOKEN_ID = -200
 
 
 class SphinxXConfig(PreTrainedConfig):
@@ -30,7 +32,9 @@ class SphinxXConfig(PreTrainedConfig):
             Only meaningful with corner padding.
         grid: sub-images per side (1 = global view only, 2 = 2x2 + global, 3 = 3x3 + global).
         convnext_view_size / dinov2_view_size: the side of one view as each expert sees it.
-        image_token_id: placeholder id the processor writes for every visual token.
+        image_token_id: id of the tokenizer's `<image>` special token, which the processor writes
+            once per visual token and the model fills with visual embeddings. None until the model
+            is given a tokenizer (real-size presets: by `convert` or `assemble`).
         projector_layernorm_eps: eps of the LayerNorm after the projector's Linear.
         initializer_range: std of the normal init of the projector and the start/end/skip tokens.
     """
@@ -38,8 +42,10 @@ class SphinxXConfig(PreTrainedConfig):
     model_type: ClassVar[str] = "sphinx_x"
     sub_configs_defaults: ClassVar[dict] = {
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
-        "convnext_config": ConvNextConfig,
-        "dinov2_config": Dinov2Config,
+        # Through AutoConfig: importing the ConvNeXt / DINOv2 configs here would load transformers'
+        # model registry, and this module must stay light (see auto_classes.py).
+        "convnext_config": SubConfigSpec(config_class=AutoConfig, model_type="convnext"),
+        "dinov2_config": SubConfigSpec(config_class=AutoConfig, model_type="dinov2"),
     }
 
     text_config: dict | PreTrainedConfig | None = None
@@ -50,7 +56,7 @@ class SphinxXConfig(PreTrainedConfig):
     grid: int = 2
     convnext_view_size: int = 512
     dinov2_view_size: int = 224
-    image_token_id: int = DEFAULT_IMAGE_TOKEN_ID
+    image_token_id: int | None = None
     projector_layernorm_eps: float = 1e-5
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
@@ -69,10 +75,13 @@ class SphinxXConfig(PreTrainedConfig):
             )
         if self.grid < 1:
             raise ValueError(f"SphinxXConfig.grid must be >= 1, got {self.grid}")
-        if self.image_token_id >= 0 and self.image_token_id < self.text_config.vocab_size:
+        if self.image_token_id is not None and not (
+            self.image_token_id == LEGACY_IMAGE_TOKEN_ID
+            or 0 <= self.image_token_id < self.text_config.vocab_size
+        ):
             raise ValueError(
-                f"SphinxXConfig.image_token_id={self.image_token_id} collides with the LLM vocabulary "
-                f"(size {self.text_config.vocab_size}); use a negative id"
+                f"SphinxXConfig.image_token_id={self.image_token_id} is not a token of the LLM's vocabulary "
+                f"(size {self.text_config.vocab_size})"
             )
         convnext_side = self.convnext_view_size // convnext_stride(self.convnext_config)
         dinov2_side = self.dinov2_view_size // self.dinov2_config.patch_size
@@ -104,6 +113,9 @@ class SphinxXConfig(PreTrainedConfig):
         return {"convnext": self.convnext_view_size, "dinov2": self.dinov2_view_size}
 
 
-def convnext_stride(config: ConvNextConfig) -> int:
+auto_classes.config_defined()  # registrations that waited for this module (see auto_classes.py)
+
+
+def convnext_stride(config) -> int:
     """Total downsampling of a ConvNeXt trunk: the patchify stem, then x2 per later stage."""
     return config.patch_size * 2 ** (config.num_stages - 1)

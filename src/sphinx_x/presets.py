@@ -7,6 +7,7 @@ LLM. The toy presets keep the same structure at a size that trains on a laptop C
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from transformers import ConvNextConfig, Dinov2Config, LlamaConfig, MixtralConfig
 
@@ -95,6 +96,7 @@ def mixtral_8x7b() -> MixtralConfig:
 
 
 TOY_VOCAB_SIZE = 512
+TOY_IMAGE_TOKEN_ID = 4  # `<image>` in the toy tokenizer (processing/tokenizer.py SPECIAL_TOKENS)
 
 
 def toy_llama() -> LlamaConfig:
@@ -127,23 +129,51 @@ def _full(llm: Callable, grid: int = 2) -> SphinxXConfig:
 def _toy(llm: Callable) -> SphinxXConfig:
     return SphinxXConfig(
         text_config=llm(), convnext_config=toy_convnext(), dinov2_config=toy_dinov2(), grid=2,
-        convnext_view_size=32, dinov2_view_size=32,
+        convnext_view_size=32, dinov2_view_size=32, image_token_id=TOY_IMAGE_TOKEN_ID,
     )  # fmt: skip
 
 
-PRESETS: dict[str, Callable[[], SphinxXConfig]] = {
-    "sphinx-x-tiny": lambda: _full(tinyllama_1b),
-    "sphinx-x-intern2": lambda: _full(internlm2_7b),
-    "sphinx-x-plus": lambda: _full(llama2_13b),
-    "sphinx-x-plus-2k": lambda: _full(llama2_13b, grid=3),
-    "sphinx-x-moe": lambda: _full(mixtral_8x7b),
-    "sphinx-x-toy": lambda: _toy(toy_llama),
-    "sphinx-x-toy-moe": lambda: _toy(toy_mixtral),
-}
+RELEASED_TINY = "release SPHINX-Tiny / -Tiny-1k (`convert accessory`); or `convert assemble`"
+ASSEMBLED = "`convert assemble` from {} + CLIP-ConvNeXt-XXL + DINOv2-g"
+TOY = "random init + toy tokenizer (trains on a CPU)"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A member of the family: its config, its base LLM, and where its weights come from.
+
+    `toy` presets build with the toy tokenizer and random weights (they train on a CPU here);
+    the others describe released or assemblable models and have no weights without a download.
+    """
+
+    name: str
+    build: Callable[[], SphinxXConfig]
+    base_llm: str
+    weights: str
+    toy: bool = False
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in [
+        Preset("sphinx-x-tiny", lambda: _full(tinyllama_1b), "TinyLlama-1.1B", RELEASED_TINY),
+        Preset("sphinx-x-intern2", lambda: _full(internlm2_7b), "InternLM2-7B", ASSEMBLED.format("InternLM2-7B")),
+        Preset("sphinx-x-plus", lambda: _full(llama2_13b), "LLaMA2-13B", ASSEMBLED.format("LLaMA2-13B")),
+        Preset("sphinx-x-plus-2k", lambda: _full(llama2_13b, grid=3), "LLaMA2-13B", ASSEMBLED.format("LLaMA2-13B")),
+        Preset("sphinx-x-moe", lambda: _full(mixtral_8x7b), "Mixtral-8x7B", ASSEMBLED.format("Mixtral-8x7B")),
+        Preset("sphinx-x-toy", lambda: _toy(toy_llama), "toy Llama (2 layers, width 64)", TOY, toy=True),
+        Preset("sphinx-x-toy-moe", lambda: _toy(toy_mixtral), "toy Mixtral (4 routed FFNs, top-2)", TOY, toy=True),
+    ]
+}  # fmt: skip
+
+
+def get_preset(name: str) -> Preset:
+    """A named preset; a `ValueError` lists the known names."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def preset_config(name: str) -> SphinxXConfig:
     """The config of a named preset; a `ValueError` lists the known names."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    return get_preset(name).build()

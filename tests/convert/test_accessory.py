@@ -57,7 +57,11 @@ def test_converted_model_reproduces_the_release_forward_pass(converted, state, s
     with torch.no_grad():
         ours = model(**batch).logits[0]
     expected = reference_logits(state, image, text_ids, bos_id=1, grid=2)
-    torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+    # The release's vocabulary, then one row for the <image> token the conversion added.
+    released = expected.shape[-1]
+    assert processor.image_token == released and ours.shape[-1] == released + 1
+    torch.testing.assert_close(ours[:, :released], expected, atol=1e-4, rtol=1e-4)
+    assert processor.tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True).startswith(prompt[:20])
 
 
 def test_single_view_release(tmp_path, state, sentencepiece_model):
@@ -69,12 +73,9 @@ def test_single_view_release(tmp_path, state, sentencepiece_model):
     batch = processor([question], [image])
     text_ids = batch["input_ids"][0, 1 + 19 :].tolist()
     with torch.no_grad():
-        torch.testing.assert_close(
-            model(**batch).logits[0],
-            reference_logits(state, image, text_ids, 1, grid=1),
-            atol=1e-4,
-            rtol=1e-4,
-        )
+        expected = reference_logits(state, image, text_ids, 1, grid=1)
+        ours = model(**batch).logits[0, :, : expected.shape[-1]]  # without the added <image> row
+        torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_multi_turn_training_ids_match_sentencepiece_on_the_whole_text(converted, sentencepiece_model):

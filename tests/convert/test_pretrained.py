@@ -14,7 +14,6 @@ from sphinx_x.convert.pretrained import (
     load_llm,
     load_open_clip_convnext,
 )  # fmt: skip
-from sphinx_x.processing.processor import SphinxXProcessor
 from sphinx_x.processing.tokenizer import train_toy_tokenizer
 
 from .release_reference import convnext_reference, dinov2_reference, release_state
@@ -142,12 +141,12 @@ def test_assemble_from_public_parts_then_export_the_llm(tmp_path):
     convnext = load_open_clip_convnext_from_state(tmp_path)
     base = preset_config("sphinx-x-toy")
     base.dinov2_view_size = 16  # the test DINOv2 has patch 4: 16 / 4 = 4 = 32 / 8, aligned with ConvNeXt
-    model = assemble(base, llm, convnext, load_dinov2(tmp_path / "dinov2.pth"))
+    model, processor = assemble(base, llm, loaded_tokenizer, convnext, load_dinov2(tmp_path / "dinov2.pth"))
     assert (
         model.projector.linear.weight.device.type == "cpu" and model.projector.linear.in_features == 32 + 128
     )
     assert torch.equal(model.language_model.lm_head.weight, llm.lm_head.weight)
-    processor = SphinxXProcessor(loaded_tokenizer, model.config)
+    assert processor.image_token == model.config.image_token_id == tokenizer.convert_tokens_to_ids("<image>")
     batch = processor([[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]],
                       [__import__("PIL.Image").Image.new("RGB", (40, 20))], add_generation_prompt=False)  # fmt: skip
     assert torch.isfinite(model(**batch).loss)

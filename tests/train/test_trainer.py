@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import yaml
 
 from sphinx_x import SphinxXForConditionalGeneration
 from sphinx_x.cli import main
+from sphinx_x.loading import load_model
 from sphinx_x.train.config import TrainConfig
 from sphinx_x.train.trainer import Trainer, read_losses
 
@@ -58,6 +60,47 @@ def test_toy_run_learns_logs_and_saves_a_loadable_model(data, tmp_path, capsys):
     assert (
         main(["chat", "--model", str(summary.model_dir), "--max-new-tokens", "3", "What is 1 plus 2?"]) == 0
     )
+
+
+def test_mixtral_trains_its_load_balancing_loss(data, tmp_path):
+    def router_after_two_steps(aux_loss_weight: float, out: Path):
+        config = TrainConfig.from_dict(
+            toy_config(data, out, max_steps=2) | {"model": {"preset": "sphinx-x-toy-moe"}}
+        )
+        config.optim.aux_loss_weight = aux_loss_weight
+        trainer = Trainer(config)
+        before = trainer.model.language_model.model.layers[0].mlp.gate.weight.detach().clone()
+        trainer.train()
+        return before, trainer.model.language_model.model.layers[0].mlp.gate.weight.detach()
+
+    before, trained = router_after_two_steps(0.5, tmp_path / "balanced")
+    logged = [json.loads(line) for line in (tmp_path / "balanced" / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 2 and all(entry["aux_loss"] > 0.5 for entry in logged)
+    assert not torch.equal(before, trained)
+    # The load-balancing loss is what moved the router differently: weight 0 gives other weights.
+    _, without = router_after_two_steps(0.0, tmp_path / "unbalanced")
+    assert not torch.allclose(trained, without)
+    logged = [
+        json.loads(line) for line in (tmp_path / "unbalanced" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert all(entry["aux_loss"] > 0.5 for entry in logged)  # still reported when not trained
+
+
+def test_a_saved_run_config_rebuilds_the_run(data, tmp_path):
+    """The run's config.yaml holds what it ran: resolved values and absolute paths, a model given in
+    memory saved as initial-model; training from it again gives the same losses."""
+    torch.manual_seed(3)
+    model, processor = load_model("sphinx-x-toy")  # built in memory, not named by the config
+    config = TrainConfig.from_dict(toy_config(data, tmp_path / "first", max_steps=3) | {"optim": {
+        "global_batch_size": 4, "micro_batch_size": 2}})  # fmt: skip
+    Trainer(config, model, processor).train()
+    saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    assert saved["optim"]["lr"] == 2e-5 and saved["optim"]["aux_loss_weight"] == 0.0  # resolved, not null
+    assert saved["model"]["path"] == str((tmp_path / "first" / "initial-model").resolve())
+    assert saved["data"]["mixture"] == str(data / "mixture.yaml")
+    rerun = run_cli(saved | {"run": saved["run"] | {"out": str(tmp_path / "again")}}, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert read_losses(tmp_path / "again") == read_losses(tmp_path / "first")
 
 
 def test_bad_configs_are_named(tmp_path):

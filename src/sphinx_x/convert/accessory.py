@@ -25,6 +25,8 @@ from transformers import LlamaConfig, LlamaTokenizer
 
 from ..config import SphinxXConfig
 from ..model.sphinx import SphinxXForConditionalGeneration
+from ..processing.processor import SphinxXProcessor
+from ..processing.tokenizer import add_image_token
 from .key_maps import (
     Pairs,
     convnext_timm_config,
@@ -236,9 +238,10 @@ def convert_accessory(
     checkpoint = AccessoryCheckpoint(source)
     config = sphinx_config(checkpoint, read_json(source / "config.json"), layout, source)
     tokenizer = load_release_tokenizer(source)
+    new_rows = reserve_image_token(config, tokenizer)
     with torch.device("meta"):
         expected = {name: t.shape for name, t in SphinxXForConditionalGeneration(config).state_dict().items()}
-    map_key = release_key_map(config)
+    map_key = with_new_vocabulary_rows(release_key_map(config), new_rows)
     filled = {"visual_tokens.skip_img"}  # the release has none; unused with centred padding
     check_keys(checkpoint, map_key, expected, filled)
 
@@ -256,9 +259,44 @@ def convert_accessory(
     config.dtype = dtype
     config.architectures = [SphinxXForConditionalGeneration.__name__]
     config.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    SphinxXProcessor.for_model(tokenizer, config).save_pretrained(output)
     logger.info("converted %s -> %s", source, output)
     return config
+
+
+VOCABULARY_KEYS = ("language_model.model.embed_tokens.weight", "language_model.lm_head.weight")
+
+
+def reserve_image_token(config: SphinxXConfig, tokenizer) -> int:
+    """Add `<image>` to the release's tokenizer (its vocabulary is full: id = vocab size) and to the
+    config; returns how many rows the embedding and output matrices gain."""
+    token_id = add_image_token(tokenizer)
+    new_rows = max(0, token_id + 1 - config.text_config.vocab_size)
+    config.text_config.vocab_size += new_rows
+    config.image_token_id = token_id
+    return new_rows
+
+
+def with_new_vocabulary_rows(map_key, new_rows: int):
+    """The key map, with `new_rows` rows appended to the token embedding and the output layer: the
+    mean of the released rows (transformers' `mean_resizing`). The image token's input row is never
+    read (visual embeddings replace it) and its output logit is suppressed at generation."""
+
+    def mapped(name: str, tensor: torch.Tensor) -> Pairs | None:
+        pairs = map_key(name, tensor)
+        if not new_rows or pairs is None:
+            return pairs
+        return [
+            (
+                target,
+                torch.cat([value, value.float().mean(0, keepdim=True).to(value.dtype).expand(new_rows, -1)]),
+            )
+            if target in VOCABULARY_KEYS
+            else (target, value)
+            for target, value in pairs
+        ]
+
+    return mapped
 
 
 def load_release_tokenizer(source: Path) -> LlamaTokenizer:

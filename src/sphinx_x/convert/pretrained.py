@@ -30,6 +30,8 @@ from ..model.projector import Projector
 from ..model.sphinx import SphinxXForConditionalGeneration
 from ..model.token_layout import VisualTokenEmbeddings
 from ..model.vision_experts import MixtureOfVisualExperts
+from ..presets import preset_config
+from ..processing.processor import SphinxXProcessor
 from .key_maps import (
     convnext_timm_config,
     convnext_timm_to_hf,
@@ -181,15 +183,17 @@ def internlm2_llama_config(args: dict) -> LlamaConfig:
 
 
 def assemble(
-    base: SphinxXConfig, llm: PreTrainedModel, convnext: ConvNextModel, dinov2: Dinov2Model
-) -> SphinxXForConditionalGeneration:
-    """A SPHINX-X from pretrained parts with a freshly initialised projector and start/end/skip tokens.
+    base: SphinxXConfig, llm: PreTrainedModel, tokenizer, convnext: ConvNextModel, dinov2: Dinov2Model
+) -> tuple[SphinxXForConditionalGeneration, SphinxXProcessor]:
+    """A SPHINX-X from pretrained parts with a freshly initialised projector and start/end/skip
+    tokens, and the LLM's tokenizer with an `<image>` token (a new embedding row if its vocabulary
+    is full). `base` supplies the SPHINX-X fields (grid, padding, view sizes); the parts supply
+    their configs."""
+    from ..loading import give_image_token
 
-    `base` supplies the SPHINX-X fields (grid, padding, view sizes); the parts supply their configs.
-    """
     config = SphinxXConfig(
         **{field: getattr(base, field) for field in ("padding", "use_skip_token", "grid", "convnext_view_size",
-                                                     "dinov2_view_size", "image_token_id", "initializer_range")},
+                                                     "dinov2_view_size", "initializer_range")},
         text_config=llm.config, convnext_config=convnext.config, dinov2_config=dinov2.config,
     )  # fmt: skip
     with torch.device("meta"):
@@ -201,4 +205,21 @@ def assemble(
     model.visual_tokens = VisualTokenEmbeddings(hidden)
     for module in (*model.projector.modules(), model.visual_tokens):
         model._init_weights(module)
-    return model
+    give_image_token(model, tokenizer)
+    return model, SphinxXProcessor.for_model(tokenizer, model.config)
+
+
+def assemble_from_public_weights(
+    preset: str, llm: str | Path, convnext: str | Path, dinov2: str | Path, dtype: torch.dtype = torch.float32
+) -> tuple[SphinxXForConditionalGeneration, SphinxXProcessor]:
+    """The paper's starting point, in one call: public LLM, ConvNeXt and DINOv2 weights and a fresh
+    projector (`preset` supplies grid, padding and view sizes)."""
+    language_model, tokenizer = load_llm(llm, dtype)
+    model, processor = assemble(
+        preset_config(preset),
+        language_model,
+        tokenizer,
+        load_open_clip_convnext(convnext),
+        load_dinov2(dinov2),
+    )
+    return model.to(dtype), processor

@@ -36,6 +36,17 @@ from .converters.common import make_record, phrase
 TASKS = ("read", "spot", "region", "layout")
 
 
+def parse_tasks(text: str) -> tuple[str, ...]:
+    """`"read,spot"` -> the OCR tasks to write; unknown names are an error listing the known ones."""
+    tasks = tuple(task.strip() for task in text.split(",") if task.strip())
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown or not tasks:
+        raise ValueError(
+            f"--tasks: unknown {', '.join(unknown) or '(none given)'}; expected some of {', '.join(TASKS)}"
+        )
+    return tasks
+
+
 @dataclass(frozen=True)
 class OcrSettings:
     dpi: int = 144

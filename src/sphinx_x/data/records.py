@@ -7,6 +7,7 @@ conversations is counted in `BadRecords` with its file and line, never fatal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -19,14 +20,33 @@ import yaml
 
 @dataclass(frozen=True)
 class Source:
-    """One dataset of the mixture. `weight` scales how many of its records an epoch draws
-    (1 = each once, 0.5 = a seeded half, 2 = each twice)."""
+    """One dataset of the mixture. `weight` scales how many of its records an epoch draws: each
+    record `floor(weight)` times, plus once more with probability `weight - floor(weight)`, decided
+    by a seeded hash of the record (see `draws`): 1 = each once, 2 = each twice, 0.5 = about half."""
 
     path: str
     image_root: str = "."
     weight: float = 1.0
     type: str = "default"
     name: str | None = None
+
+    def label(self, number: int) -> str:
+        """The source's name in reports and in the seeded draws: `name`, else its place and file."""
+        return self.name or f"{number}:{Path(self.path).name}"
+
+
+def unit_key(*parts) -> int:
+    """A seeded, uniformly distributed 63-bit integer for any tuple of parts."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def draws(weight: float, seed: int, source: str, index: int, epoch: int = 0) -> int:
+    """How many times record `index` of `source` is drawn in `epoch`: the whole part of the weight,
+    plus one with the fraction's probability. The one rule of `sphinx-x data mix` (epoch 0) and of
+    the trainer, so a fractional weight means the same in both."""
+    whole, fraction = divmod(weight, 1.0)
+    return int(whole) + (unit_key(seed, source, index, f"epoch {epoch}") / 2**63 < fraction)
 
 
 @dataclass
@@ -35,6 +55,7 @@ class Record:
     image: Path | None
     type: str
     where: str  # "file:line", for reports
+    index: int = 0  # the entry's place in its file (bad entries counted): the key of its seeded draws
 
     def approx_length(self) -> int:
         return sum(len(str(turn.get("value", turn.get("content", "")))) for turn in self.conversations)
@@ -146,7 +167,7 @@ def schema_problem(entry: object) -> str | None:
 
 def read_records(source: Source, bad: BadRecords) -> list[Record]:
     records = []
-    for where, entry in entries(Path(source.path)):
+    for index, (where, entry) in enumerate(entries(Path(source.path))):
         problem = schema_problem(entry)
         if problem:
             bad.add(where, problem)
@@ -154,5 +175,5 @@ def read_records(source: Source, bad: BadRecords) -> list[Record]:
         image = Path(source.image_root) / entry["image"] if entry.get("image") else None
         # `sphinx-x data mix` output carries each record's own type; the source's type is the default.
         kind = entry["type"] if isinstance(entry.get("type"), str) else source.type
-        records.append(Record(entry["conversations"], image, kind, where))
+        records.append(Record(entry["conversations"], image, kind, where, index))
     return records

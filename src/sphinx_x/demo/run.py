@@ -22,6 +22,7 @@ from transformers import ConvNextConfig, Dinov2Config, LlamaConfig
 from ..config import SphinxXConfig
 from ..inference.generate import DecodingSettings
 from ..model.sphinx import SphinxXForConditionalGeneration
+from ..presets import TOY_IMAGE_TOKEN_ID
 from ..processing.processor import SphinxXProcessor
 from ..processing.tokenizer import train_toy_tokenizer
 from ..train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -79,6 +80,7 @@ def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
         dinov2_config=Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True,
                                    patch_size=8, image_size=view_size),
         grid=2, convnext_view_size=view_size, dinov2_view_size=view_size, padding="corner", use_skip_token=True,
+        image_token_id=TOY_IMAGE_TOKEN_ID,
     )  # fmt: skip
 
 
@@ -94,7 +96,7 @@ def run_demo(out: str | Path, settings: DemoSettings = FULL, seed: int = 0) -> d
     )
     tokenizer = train_toy_tokenizer(corpus_texts(out / "corpus"), vocab_size=1024)
     config = demo_model_config(vocab_size=1024, view_size=settings.view_size)
-    model, processor = SphinxXForConditionalGeneration(config), SphinxXProcessor(tokenizer, config)
+    model, processor = SphinxXForConditionalGeneration(config), SphinxXProcessor.for_model(tokenizer, config)
     if settings.pretrain_steps:
         pretrain_experts(
             model.vision_experts,
@@ -120,9 +122,17 @@ def run_demo(out: str | Path, settings: DemoSettings = FULL, seed: int = 0) -> d
     return metrics
 
 
+HEADLINE = ("vqa_accuracy", "rec_acc50", "ocr_exact_match", "wall_seconds")
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers the command prints: the bars' metrics and the wall time."""
+    return {key: round(metrics[key], 3) for key in HEADLINE if key in metrics}
+
+
 def train_config(out: Path, mixture: Path, settings: DemoSettings, seed: int) -> TrainConfig:
     return TrainConfig(
-        model=ModelConfig(preset="demo"),
+        model=ModelConfig(),  # replaced by the model the demo builds (the trainer saves it as initial-model)
         # Mixed-type batches: the release's one-type-per-batch sampler suits batches of 256, not of 16.
         data=DataConfig(mixture=str(mixture), num_workers=1, max_length=512, by_type=False),
         optim=OptimConfig(lr=settings.lr, global_batch_size=settings.global_batch_size,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ..processing.locations import SquareFrame, format_box
 from .metrics.rec import parse_first_box
 
@@ -39,3 +42,10 @@ def lmms_eval_records(result: dict) -> list[dict]:
 
 
 ADAPTERS = {"vqav2": vqav2_submission, "docvqa": docvqa_submission, "lmms-eval": lmms_eval_records}
+
+
+def export_result(result_path: str | Path, format: str, out: str | Path) -> Path:
+    """A result file written by `eval run` -> `out` in `format` (one of `ADAPTERS`)."""
+    result = json.loads(Path(result_path).read_text())
+    Path(out).write_text(json.dumps(ADAPTERS[format](result)))
+    return Path(out)

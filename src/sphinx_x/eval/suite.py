@@ -96,3 +96,10 @@ def suite_table(results: dict[str, dict]) -> str:
     }
     notes += [f"- n/s {label}: {reason}" for label, reason in reasons.items()]
     return "\n\n".join(sections) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def write_suite_table(results: dict[str, dict], out_dir: str | Path) -> str:
+    """The tables as markdown, written to OUT/suite.md and returned."""
+    table = suite_table(results)
+    (Path(out_dir) / "suite.md").write_text(table)
+    return table

@@ -16,8 +16,6 @@ import torch
 from ..model.sphinx import SphinxXForConditionalGeneration
 from ..processing.conversation import STOP_STRING
 
-MODEL_INPUTS = ("pixel_values_convnext", "pixel_values_dinov2", "views_skipped", "has_image")
-
 
 @dataclass(frozen=True)
 class DecodingSettings:
@@ -31,6 +29,7 @@ class DecodingSettings:
 
 
 OnText = Callable[[int, str], None]  # (sample index, newly final text)
+TEXT_INPUTS = ("input_ids", "attention_mask", "labels")  # the rest of a batch is its images
 
 
 @torch.no_grad()
@@ -47,7 +46,8 @@ def generate(
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     generator = torch.Generator(device).manual_seed(settings.seed) if settings.seed is not None else None
     streams = [TextStream(tokenizer, settings.stop_strings) for _ in range(attention_mask.shape[0])]
-    images = {key: batch[key].to(device) for key in MODEL_INPUTS if key in batch}
+    images = {key: value.to(device) for key, value in batch.items() if key not in TEXT_INPUTS}
+    never = [model.config.image_token_id]  # the image placeholder is never an answer
 
     output = model(
         batch["input_ids"].to(device),
@@ -58,7 +58,9 @@ def generate(
         **images,
     )
     for _ in range(settings.max_new_tokens):
-        next_tokens = choose_next_tokens(output.logits[:, -1], settings, generator)
+        logits = output.logits[:, -1].float()
+        logits[:, never] = float("-inf")
+        next_tokens = choose_next_tokens(logits, settings, generator)
         for index, stream in enumerate(streams):
             if not stream.finished:
                 delta = stream.push(next_tokens[index].item())

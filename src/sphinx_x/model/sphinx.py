@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
+from transformers import AutoTokenizer, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
-from ..config import SphinxXConfig
+from ..config import LEGACY_IMAGE_TOKEN_ID, SphinxXConfig
 from .llm import build_llm
 from .projector import Projector
 from .token_layout import VisualTokenEmbeddings
 from .vision_experts import MixtureOfVisualExperts
 
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # labels of tokens the loss never sees (torch's cross-entropy default)
 
 
 @dataclass
@@ -33,7 +34,10 @@ class SphinxXOutput(ModelOutput):
     logits: torch.Tensor | None = None
     cache: Cache | None = None
     supervised_tokens: torch.Tensor | None = None
-    aux_loss: torch.Tensor | None = None  # Mixtral's load balancing, with `output_router_logits=True`
+    # Mixtral only, with `output_router_logits=True`: the load-balancing loss (unweighted) and, per
+    # decoder layer, the router's logits `[B * T, num_local_experts]`.
+    aux_loss: torch.Tensor | None = None
+    router_logits: tuple[torch.Tensor, ...] | None = None
 
 
 class SphinxXPreTrainedModel(PreTrainedModel):
@@ -53,7 +57,7 @@ class SphinxXPreTrainedModel(PreTrainedModel):
                 init.normal_(parameter, mean=0.0, std=self.config.initializer_range)
 
 
-class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
+class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
     def __init__(self, config: SphinxXConfig):
         super().__init__(config)
         hidden_size = config.text_config.hidden_size
@@ -64,6 +68,15 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         self.visual_tokens = VisualTokenEmbeddings(hidden_size)
         self.language_model = build_llm(config.text_config)
         self.post_init()
+        if config.image_token_id is not None and config.image_token_id >= 0:
+            self.generation_config.suppress_tokens = [config.image_token_id]  # a placeholder, never an answer
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
+        model.vision_experts.requires_grad_(False)  # loading makes new parameters; the experts stay frozen
+        return loaded
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
@@ -94,10 +107,8 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         has_image: `[B]`, False for text-only samples (their `views_skipped` row is ignored).
         labels: `[B, T]`, `IGNORE_INDEX` everywhere but the supervised tokens.
         """
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
         if position_ids is None:
-            position_ids = positions_from_mask(attention_mask)
+            position_ids = positions_after(cache, attention_mask, input_ids)
         inputs_embeds = self.embed_inputs(
             input_ids, pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image
         )
@@ -112,7 +123,12 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         )
         loss, supervised = (None, None) if labels is None else supervised_loss(output.logits, labels)
         return SphinxXOutput(
-            loss=loss, logits=output.logits, cache=output.cache, supervised_tokens=supervised
+            loss=loss,
+            logits=output.logits,
+            cache=output.cache,
+            supervised_tokens=supervised,
+            aux_loss=getattr(output, "aux_loss", None),
+            router_logits=getattr(output, "router_logits", None),
         )
 
     def embed_inputs(
@@ -124,8 +140,13 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
         has_image: torch.BoolTensor | None,
     ) -> torch.Tensor:
         """`[B, T]` ids -> `[B, T, D]` embeddings, visual tokens filled in at their placeholders."""
+        if self.config.image_token_id in (None, LEGACY_IMAGE_TOKEN_ID):
+            raise ValueError(
+                "this model has no <image> token (a folder saved before sphinx-x 0.2, or a preset without "
+                "a tokenizer): load it with sphinx_x.load_model, which adds it, or `sphinx-x convert upgrade`"
+            )
         is_visual = input_ids == self.config.image_token_id
-        embeds = self.get_input_embeddings()(input_ids.masked_fill(is_visual, 0))
+        embeds = self.get_input_embeddings()(input_ids)
         images = self.image_blocks(pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
         check_visual_token_counts(is_visual, images, has_image)
         if self.training:
@@ -168,6 +189,35 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel):
             )
         return blocks
 
+    # -- transformers' generate() ------------------------------------------------------------
+
+    IMAGE_INPUTS = ("views_skipped", "has_image")  # besides every `pixel_values_*`
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool = False, **kwargs):
+        """Images are encoded once, at prefill: later steps get only the new token and the cache."""
+        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if not is_first_iteration and inputs.get("cache") is not None:
+            for key in [k for k in inputs if k.startswith("pixel_values_") or k in self.IMAGE_INPUTS]:
+                inputs.pop(key)
+        return inputs
+
+    def generate(self, *args, tokenizer=None, **kwargs):
+        """transformers' `generate`, stopping at the template's `\\n###` as the release does. A stop
+        string needs the tokenizer: the one passed, else the one saved beside the weights."""
+        from ..processing.conversation import STOP_STRING
+
+        tokenizer = tokenizer or self.saved_tokenizer()
+        if tokenizer is not None:
+            kwargs.setdefault("stop_strings", [STOP_STRING])
+        return super().generate(*args, tokenizer=tokenizer, **kwargs)
+
+    def saved_tokenizer(self):
+        if not hasattr(self, "_saved_tokenizer"):
+            folder = Path(self.name_or_path or "")
+            found = (folder / "tokenizer_config.json").is_file()
+            self._saved_tokenizer = AutoTokenizer.from_pretrained(folder) if found else None
+        return self._saved_tokenizer
+
 
 def check_visual_token_counts(
     is_visual: torch.BoolTensor, images: Sequence[torch.Tensor], has_image: torch.BoolTensor | None
@@ -183,6 +233,18 @@ def check_visual_token_counts(
                 f"Image features and image tokens do not match: sample {index} has {count} image tokens "
                 f"in input_ids but its image gives {produced} visual tokens"
             )
+
+
+def positions_after(
+    cache: Cache | None, attention_mask: torch.Tensor | None, input_ids: torch.LongTensor
+) -> torch.LongTensor:
+    """RoPE positions of the new tokens `input_ids`: from the mask, which covers the cached tokens
+    too, else counted on from the cache."""
+    length = input_ids.shape[1]
+    if attention_mask is not None:
+        return positions_from_mask(attention_mask)[:, -length:]
+    past = cache.get_seq_length() if cache is not None else 0
+    return torch.arange(past, past + length, device=input_ids.device)[None]
 
 
 def positions_from_mask(attention_mask: torch.Tensor) -> torch.LongTensor:

@@ -84,23 +84,67 @@ def check_alternation(messages: list[Message], add_generation_prompt: bool) -> N
 
 
 def to_messages(turns: Iterable[Mapping | Message]) -> list[Message]:
-    """Accept `Message`s, `{"role", "content"}` (chat API) or `{"from", "value"}` (LLaVA records).
+    """Accept `Message`s, `{"role", "content"}` (chat API), `{"from", "value"}` (LLaVA records), and
+    chat-template content parts (`"content": [{"type": "image"}, {"type": "text", "text": ...}]`).
 
-    The `<image>` placeholder of LLaVA-style data is dropped: the image block always sits after BOS.
+    The `<image>` placeholder of LLaVA-style data and image parts are dropped: the image block
+    always sits after BOS (`split_conversation` returns the image itself).
     """
-    messages = []
+    return split_conversation(turns, None)[0]
+
+
+def split_conversation(turns: Iterable[Mapping | Message], image=None) -> tuple[list[Message], object]:
+    """(messages, image): the image given, or the one a content part carries (`image`, `url`,
+    `path` or `image_url` key). A conversation holds at most one image: the model takes one."""
+    messages, found = [], []
     for index, turn in enumerate(turns):
         if isinstance(turn, Message):
             messages.append(turn)
             continue
+        if not isinstance(turn, Mapping):
+            raise ConversationError(
+                f"turn {index}: expected a mapping with a role and a content, got {turn!r}"
+            )
         speaker = turn.get("role", turn.get("from"))
-        text = turn.get("content", turn.get("value"))
-        if speaker not in ROLE_ALIASES or not isinstance(text, str):
+        content = turn.get("content", turn.get("value"))
+        if isinstance(content, list):
+            content = content_text(content, index, found)
+        if speaker not in ROLE_ALIASES or not isinstance(content, str):
             raise ConversationError(
                 f"turn {index}: expected a role ('user'/'assistant' or 'human'/'gpt') and a text, got {dict(turn)!r}"
             )
-        messages.append(Message(ROLE_ALIASES[speaker], strip_image_placeholder(text)))
-    return messages
+        messages.append(Message(ROLE_ALIASES[speaker], strip_image_placeholder(content)))
+    if found and image is not None:
+        raise ConversationError("the image is given twice: as an argument and inside the messages")
+    if len(found) > 1:
+        raise ConversationError(f"the conversation holds {len(found)} images; SPHINX-X takes one")
+    return messages, found[0] if found else image
+
+
+def content_text(parts: list, turn: int, images: list) -> str:
+    """The text of a chat-template content list; image parts go to `images`."""
+    texts = []
+    for position, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind in ("image", "image_url"):
+            images.append(image_of(part, turn, position))
+        else:
+            raise ConversationError(
+                f"turn {turn}, content[{position}]: expected a text or image part, got {part!r}"
+            )
+    return "\n".join(texts)
+
+
+def image_of(part: Mapping, turn: int, position: int):
+    for key in ("image", "url", "path", "image_url"):
+        value = part.get(key)
+        if isinstance(value, Mapping):  # OpenAI style: {"image_url": {"url": ...}}
+            value = value.get("url")
+        if value is not None:
+            return value
+    raise ConversationError(f"turn {turn}, content[{position}]: an image part needs an image, url or path")
 
 
 def strip_image_placeholder(text: str) -> str:

@@ -17,7 +17,8 @@ from transformers import PreTrainedTokenizerFast
 
 from .conversation import RELEASE_SYSTEM
 
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0..3, as the toy presets expect
+IMAGE_TOKEN = "<image>"  # one per visual token in the model's input; never generated
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN]  # ids 0..4, as the toy presets expect
 
 # Enough text that a freshly built toy model can tokenise chat, boxes and numbers sensibly.
 TOY_CORPUS = [
@@ -45,8 +46,27 @@ def train_toy_tokenizer(corpus: Iterable[str] = TOY_CORPUS, vocab_size: int = 51
     )
     tokenizer.train_from_iterator(list(corpus), trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        extra_special_tokens=[IMAGE_TOKEN],
+    )  # fmt: skip
+
+
+def add_image_token(tokenizer) -> int:
+    """Make `<image>` a special token of `tokenizer` (released LLaMA tokenizers have none); its id."""
+    if IMAGE_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    return image_token_id(tokenizer)
+
+
+def image_token_id(tokenizer) -> int:
+    """The id of `<image>`; a tokenizer without it was saved by an older sphinx-x or never prepared."""
+    vocab = tokenizer.get_vocab()
+    if IMAGE_TOKEN not in vocab:
+        raise ValueError(
+            f"the tokenizer has no {IMAGE_TOKEN} token; load the model with sphinx_x.load_model (which adds "
+            "it to folders saved before sphinx-x 0.2) or run `sphinx-x convert upgrade DIR OUT`"
+        )
+    return vocab[IMAGE_TOKEN]
 
 
 def prefixes_word_boundary(tokenizer) -> bool:
@@ -60,5 +80,8 @@ def encode_segments(tokenizer, texts: list[str], boundary_prefix: bool) -> list[
     encoded = []
     for index, text in enumerate(texts):
         needs_space = index > 0 and not boundary_prefix
-        encoded.append(tokenizer.encode(" " + text if needs_space else text, add_special_tokens=False))
+        # split_special_tokens: a "<image>" or "</s>" typed in a message is text, never a control token.
+        ids = tokenizer.encode(" " + text if needs_space else text, add_special_tokens=False,
+                               split_special_tokens=True)  # fmt: skip
+        encoded.append(ids)
     return encoded

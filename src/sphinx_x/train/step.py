@@ -29,6 +29,11 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def routes_tokens(model) -> bool:
+    """True for a routed LLM (Mixtral): its router has a load-balancing loss."""
+    return getattr(model.config.text_config, "num_local_experts", 0) > 1
+
+
 def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip: float, autocast_dtype,
                aux_loss_weight: float, world_size: int) -> StepResult:  # fmt: skip
     """`micro_batches`: this process's share of the global batch, already collated."""
@@ -41,7 +46,8 @@ def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip
     )
     supervised, tokens = all_reduce_sum(counts.sum(0)).tolist()
     total_loss = torch.zeros(2, device=model.device)
-    router = {"output_router_logits": True} if aux_loss_weight > 0 else {}
+    # A routed LLM reports its load-balancing loss even when it is not trained (weight 0).
+    router = {"output_router_logits": True} if routes_tokens(model) else {}
     for batch in micro_batches:
         with torch.autocast(model.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
             output = model(**batch, **router)

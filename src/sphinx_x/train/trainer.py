@@ -5,6 +5,7 @@ The same entry point runs on one CPU process and under `torchrun --nproc_per_nod
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -19,10 +20,10 @@ import transformers
 from tqdm import tqdm
 
 from ..data.records import BadRecords, Source, read_mixture, read_records
+from ..loading import load_model
 from ..model.sphinx import IGNORE_INDEX
-from ..processing.processor import SphinxXProcessor
 from .checkpoint import inject_fault, latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import DEFAULT_LR, MOE_LR, ModelConfig, TrainConfig
 from .data import (
     RecordDataset,
     collate,
@@ -35,7 +36,7 @@ from .data import (
 from .optim import build_optimizer, build_scheduler
 from .parallelize import apply_activation_checkpointing, apply_fsdp, device_for_rank, init_distributed
 from .report import MetricsLog, plot_loss_curve
-from .step import train_step
+from .step import routes_tokens, train_step
 
 logger = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -49,28 +50,13 @@ class TrainSummary:
     model_dir: Path
     seconds: float
 
+    def __str__(self) -> str:
+        return f"trained {self.steps} steps in {self.seconds:.0f} s, final loss {self.final_loss:.4f}; model: {self.model_dir}"
+
 
 def build_model(config: TrainConfig):
-    from ..inference.chat import load_model
-    from ..presets import preset_config
-
-    source = config.model
-    if source.path:
-        return load_model(source.path)
-    if source.llm or source.convnext or source.dinov2:
-        from ..convert.pretrained import assemble, load_dinov2, load_llm, load_open_clip_convnext
-
-        if not (source.llm and source.convnext and source.dinov2):
-            raise ValueError("model: give all three of llm, convnext and dinov2 (or a path, or a toy preset)")
-        llm, tokenizer = load_llm(source.llm)
-        model = assemble(
-            preset_config(source.preset),
-            llm,
-            load_open_clip_convnext(source.convnext),
-            load_dinov2(source.dinov2),
-        )
-        return model, SphinxXProcessor(tokenizer, model.config)
-    return load_model(source.preset)
+    """Master weights in float32 on the CPU; the trainer moves them to its device."""
+    return load_model(config.model, dtype=torch.float32, device="cpu")
 
 
 def build_sources(config: TrainConfig) -> list[Source]:
@@ -78,7 +64,7 @@ def build_sources(config: TrainConfig) -> list[Source]:
         return read_mixture(config.data.mixture)
     if not config.data.records:
         raise ValueError("data: give a mixture YAML or a list of record files")
-    return [Source(path, config.data.image_root) for path in config.data.records]
+    return [Source(path, config.data.image_root or ".") for path in config.data.records]
 
 
 def build_plan(sources: list[Source], config: TrainConfig, bad: BadRecords, processor):
@@ -131,8 +117,11 @@ class PlanSampler(torch.utils.data.Sampler):
 
 
 class Trainer:
+    """`model` and `processor` may be given instead of `config.model` (built in memory); the run
+    then saves that starting model, so that its `config.yaml` rebuilds the run."""
+
     def __init__(self, config: TrainConfig, model=None, processor=None, resume: bool = False):
-        self.config = config
+        self.config = config = copy.deepcopy(config)
         self.rank, self.world_size = init_distributed()
         self.check_batch_sizes()
         torch.manual_seed(config.run.seed)
@@ -141,12 +130,14 @@ class Trainer:
         self.device = device_for_rank()
         if model is None:
             model, processor = build_model(config)
+        else:
+            self.save_initial_model(model, processor, resume)
         self.model, self.processor = model.to(self.device), processor
         self.processor.max_length = config.data.max_length
         self.bad = BadRecords()
         self.records, self.plan = build_plan(build_sources(config), config, self.bad, self.processor)
-        self.lr = config.optim.lr or (5e-6 if model.config.text_config.model_type == "mixtral" else 2e-5)
-        self.aux_loss_weight = self.build_aux_loss_weight()
+        self.lr = config.optim.lr = config.optim.lr or (MOE_LR if routes_tokens(model) else DEFAULT_LR)
+        self.aux_loss_weight = config.optim.aux_loss_weight = self.build_aux_loss_weight()
         self.placeholder = self.build_placeholder_batch()
         self.parallelize()
         self.optimizer = build_optimizer(self.model, self.lr, config.optim.betas, config.optim.weight_decay)
@@ -207,10 +198,19 @@ class Trainer:
             collate_fn=partial(collate, processor=self.processor), num_workers=self.config.data.num_workers,
         )  # fmt: skip
 
+    def save_initial_model(self, model, processor, resume: bool) -> None:
+        """A model given in memory is saved as the run's starting point (once, by process 0), so
+        that `config.yaml`, which then points at it, rebuilds the run."""
+        folder = self.out / "initial-model"
+        if self.rank == 0 and not (resume and folder.is_dir()):
+            model.save_pretrained(folder)
+            processor.save_pretrained(folder)
+        self.config.model = ModelConfig(path=str(folder.resolve()))
+
     def train(self) -> TrainSummary:
         self.out.mkdir(parents=True, exist_ok=True)
-        if self.rank == 0:
-            (self.out / "config.yaml").write_text(self.config.to_yaml())
+        if self.rank == 0:  # what this run actually runs: resolved values, absolute paths
+            (self.out / "config.yaml").write_text(self.config.with_absolute_paths().to_yaml())
         accumulation = self.config.optim.global_batch_size // (
             self.world_size * self.config.optim.micro_batch_size
         )

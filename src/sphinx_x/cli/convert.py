@@ -1,0 +1,105 @@
+"""`sphinx-x convert`: released checkpoints and public weights <-> sphinx-x folders."""
+
+from __future__ import annotations
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def add(commands) -> None:
+    convert = commands.add_parser(
+        "convert", help="released checkpoints and public weights <-> sphinx-x folders"
+    )
+    kinds = convert.add_subparsers(dest="kind", required=True)
+
+    accessory = kinds.add_parser(
+        "accessory", help="a released SPHINX folder (LLaMA2-Accessory format) -> sphinx-x"
+    )
+    accessory.add_argument(
+        "source", help="folder with consolidated.XX-of-YY.model.pth, config.json, meta.json, tokenizer.model"
+    )
+    accessory.add_argument("output")
+    accessory.add_argument(
+        "--dtype", choices=DTYPES, help="cast floating weights (default: keep the release's)"
+    )
+    accessory.add_argument(
+        "--max-shard-gb", type=float, default=2.0, help="size of each output safetensors file"
+    )
+    accessory.add_argument(
+        "--convnext-view-size", type=int, help="override the release's 512 (scaled-down checkpoints)"
+    )
+    accessory.add_argument(
+        "--dinov2-view-size", type=int, help="override the release's 224 (scaled-down checkpoints)"
+    )
+    accessory.set_defaults(run=run_accessory)
+
+    export = kinds.add_parser(
+        "export-llm", help="the LLM part alone, as a stock transformers causal LM folder"
+    )
+    export.add_argument("model")
+    export.add_argument("output")
+    export.add_argument("--dtype", choices=DTYPES)
+    export.set_defaults(run=run_export_llm)
+
+    assemble = kinds.add_parser(
+        "assemble", help="a new SPHINX-X from public LLM, ConvNeXt and DINOv2 weights"
+    )
+    assemble.add_argument("output")
+    assemble.add_argument("--preset", default="sphinx-x-tiny", help="supplies grid, padding and view sizes")
+    assemble.add_argument(
+        "--llm", required=True, help="transformers causal LM (folder or model id); InternLM2 too"
+    )
+    assemble.add_argument(
+        "--convnext", required=True, help="open_clip ConvNeXt checkpoint (file, folder or model id)"
+    )
+    assemble.add_argument(
+        "--dinov2", required=True, help="DINOv2: hub .pth file, or transformers folder / model id"
+    )
+    assemble.add_argument("--dtype", choices=DTYPES, default="float32")
+    assemble.set_defaults(run=run_assemble)
+
+    upgrade = kinds.add_parser("upgrade", help="a folder saved by an older sphinx-x -> the current format")
+    upgrade.add_argument("source")
+    upgrade.add_argument("output")
+    upgrade.set_defaults(run=run_upgrade)
+
+
+def torch_dtype(name: str | None):
+    import torch
+
+    return getattr(torch, name) if name else None
+
+
+def run_accessory(args) -> int:
+    from ..convert.accessory import convert_accessory
+
+    convert_accessory(
+        args.source, args.output, dtype=torch_dtype(args.dtype), convnext_view_size=args.convnext_view_size,
+        dinov2_view_size=args.dinov2_view_size, max_shard_bytes=int(args.max_shard_gb * 1024**3),
+    )  # fmt: skip
+    print(f'wrote {args.output}; chat with: sphinx-x chat --model {args.output} --image IMAGE "QUESTION"')
+    return 0
+
+
+def run_export_llm(args) -> int:
+    from ..convert.export import export_llm
+
+    print(f"wrote {export_llm(args.model, args.output, torch_dtype(args.dtype))}")
+    return 0
+
+
+def run_assemble(args) -> int:
+    from ..convert.pretrained import assemble_from_public_weights
+
+    model, processor = assemble_from_public_weights(args.preset, args.llm, args.convnext, args.dinov2,
+                                                    dtype=torch_dtype(args.dtype))  # fmt: skip
+    model.save_pretrained(args.output)
+    processor.save_pretrained(args.output)
+    print(f"wrote {args.output} (projector and start/end/skip tokens freshly initialised)")
+    return 0
+
+
+def run_upgrade(args) -> int:
+    from ..convert.export import upgrade_folder
+
+    print(f"wrote {upgrade_folder(args.source, args.output)}")
+    return 0
