@@ -172,3 +172,36 @@ def test_judge_result_keeps_earlier_errors_and_adds_the_judge(tmp_path):
         json.loads((tmp_path / "mmvp.json").read_text())["parser_and_metric"]["judge"]["model"]
         == "gpt-4-0314"
     )
+
+
+def test_hallusion_llava_bench_and_videobench_requests_and_parsing(tmp_path):
+    hallusion_items = [
+        {"id": "a", "prediction": "Yes", "question": "Is it red?", "gt_answer_details": "It is red.", "category": "VD",
+         "subcategory": "chart", "set_id": "0", "figure_id": "0", "question_id": "0"},
+        {"id": "b", "prediction": "Yes", "question": "Is it red?", "gt_answer_details": "It is blue.", "category": "VD",
+         "subcategory": "chart", "set_id": "0", "figure_id": "1", "question_id": "0"},
+    ]  # fmt: skip
+    llava_items = [{"id": "0", "prediction": "A crater.", "question": "What is it?", "gpt4_answer": "Diamond Head.",
+                    "caption": ["An aerial view."], "category": "conv"}]  # fmt: skip
+    video_items = [{"id": "MOT-0", "prediction": "It is 18.", "question": "How many?\nA. 81\nB. 18", "answer": "B",
+                    "category": "MOT"}]  # fmt: skip
+    stand_in = StandInJudge([
+        ("Reference answer: It is red.", "correct"), ("Reference answer: It is blue.", "Incorrect."),
+        ("[Question]\nWhat is it?", "8 6\nAssistant 1 names the place."),
+        ('"maximum probability"', '{"maximum probability":"B"}'),
+    ])  # fmt: skip
+    with serving(stand_in) as url:
+        judge = Judge(JudgeConfig(url, "judge"))
+        hallusion = score_records("hallusion", records(hallusion_items), judge=judge)
+        llava = score_records("llava-bench", records(llava_items), judge=judge)
+        videobench = score_records("videobench", records(video_items), judge=judge)
+    assert [item["judge_verdict"] for item in hallusion.items] == [1, 0]
+    assert hallusion.aggregate["aAcc"] == 0.5 and hallusion.aggregate["qAcc"] == 0.0
+    assert "temperature" not in stand_in.requests[0]  # HallusionBench's script leaves the endpoint's default
+    review = stand_in.requests[2]
+    assert review["messages"][0] == {"role": "system", "content": "You are a helpful and precise assistant for "
+                                     "checking the quality of the answer."}  # fmt: skip
+    assert review["temperature"] == 0.2 and review["max_tokens"] == 1024
+    assert llava.aggregate["relative"] == pytest.approx(0.75)
+    assert [m["role"] for m in stand_in.requests[3]["messages"]] == ["system", "assistant", "user"]
+    assert videobench.aggregate["category/MOT"] == 1.0

@@ -110,7 +110,7 @@ def read_llava_bench(root: Path) -> Iterator[EvalItem]:
             str(number), question["text"], resolve_image(images, question["image"], questions_file),
             {"question": question["text"], "gpt4_answer": references[number], "caption": captions[question["image"]],
              "category": question["category"]},
-        )  # fmt: skip  # noqa: E501
+        )  # fmt: skip
 
 
 HALLUSION_FIELDS = ("category", "subcategory", "set_id", "figure_id", "question_id", "visual_input")
@@ -137,7 +137,7 @@ def read_hallusion(root: Path) -> Iterator[EvalItem]:
             key, entry["question"], image,
             {field: str(entry[field]) for field in HALLUSION_FIELDS}
             | {"question": entry["question"], "gt_answer": str(entry["gt_answer"]), "gt_answer_details": entry["gt_answer_details"]},
-        )  # fmt: skip  # noqa: E501
+        )  # fmt: skip
 
 
 SCREENSPOT_PLATFORMS = ("mobile", "desktop", "web")

@@ -60,7 +60,7 @@ Question: What fraction of the shape is blue?\nChoices:\n(A) 3/11\n(B) 8/11\n(C)
 Model response: The correct answer is (B) 8/11.
 
 Extracted answer: B
-"""  # noqa: E501
+"""
 MAX_TOKENS = 256
 SCORE_KEYS = ("question_type", "answer_type", "language", "source", "category", "task", "context", "grade")
 
