@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..data import prompts
 from .readers import (
     SHORT_ANSWER,
     BenchmarkDataError,
@@ -21,8 +22,9 @@ from .readers import (
 
 # LLaVA-1.5's VizWiz prompt: unanswerable questions are a third of the benchmark.
 VIZWIZ_SUFFIX = "\nWhen the provided information is insufficient, respond with 'Unanswerable'." + SHORT_ANSWER
-# SeeClick's ScreenSpot prompt (njucckevin/SeeClick pretrain/screenspot_test.py).
-SCREENSPOT_PROMPT = 'In this UI screenshot, what is the position of the element corresponding to the command "{}" (with point)?'
+# SeeClick's ScreenSpot prompt (njucckevin/SeeClick pretrain/screenspot_test.py), as the seeclick
+# converter trains it.
+SCREENSPOT_PROMPT = prompts.GUI_POINT[0]
 OCRVQA_TEST = 3  # OCR-VQA split codes: 1 train, 2 val, 3 test
 
 
@@ -160,7 +162,7 @@ def read_screenspot(root: Path) -> Iterator[EvalItem]:
                 with Image.open(path) as image:
                     width, height = image.size
                 yield EvalItem(
-                    f"{platform}-{index}", SCREENSPOT_PROMPT.format(entry["instruction"]), path,
+                    f"{platform}-{index}", SCREENSPOT_PROMPT.format(instruction=entry["instruction"]), path,
                     {"bbox": entry["bbox"], "width": width, "height": height, "platform": platform,
                      "data_type": entry["data_type"], "data_source": entry.get("data_source")},
                 )  # fmt: skip
