@@ -130,7 +130,7 @@ def test_eval_counts_missing_and_unreadable_images_and_scores_the_rest(
     result = run_benchmark(
         toy_model, toy_processor, BENCHMARKS["mmbench"], data, tmp_path / "out", temperature=0
     )
-    assert result["scores"]["total"] == 5 and result["scores"]["unanswered"] == 0
+    assert result["scores"]["items_total"] == 5 and result["scores"]["items_unanswered"] == 0
 
     fixtures.textvqa(tmp_path / "textvqa")
     questions = tmp_path / "textvqa" / "TextVQA_0.5.1_val.json"
@@ -143,7 +143,11 @@ def test_eval_counts_missing_and_unreadable_images_and_scores_the_rest(
     result = run_benchmark(
         toy_model, toy_processor, BENCHMARKS["textvqa"], tmp_path / "textvqa", tmp_path / "out2"
     )
-    assert (result["scores"]["items"], result["scores"]["total"], result["scores"]["unanswered"]) == (1, 3, 2)
+    assert (
+        result["scores"]["items"],
+        result["scores"]["items_total"],
+        result["scores"]["items_unanswered"],
+    ) == (1, 3, 2)
     assert any("gone.jpg: no such image file" in error for error in result["errors"])
     assert any("broken.jpg: not a readable image" in error for error in result["errors"])
     assert "Scored over 1 of 3 items (2 could not be asked" in (tmp_path / "out2" / "textvqa.md").read_text()

@@ -78,7 +78,7 @@ def run_benchmark(
     records = [(item.id, finished[item.id]) for item in items if item.id in finished]
     report = score_records(benchmark.metric, records)
     # Whatever was shown of the score says over how many items it was computed.
-    report.aggregate |= {"total": len(items), "unanswered": len(items) - len(records)}
+    report.aggregate |= coverage(len(items), len(records))
     result = {
         "benchmark": benchmark.name,
         "split": benchmark.split,
@@ -137,6 +137,11 @@ def predict(
     return errors
 
 
+def coverage(total: int, answered: int) -> dict:
+    """The items a benchmark has and the ones that could not be asked (their image unreadable)."""
+    return {"items_total": total, "items_unanswered": total - answered}
+
+
 def item_seed(seed: int, item_id: str) -> int:
     """The sampling seed of one item: a hash of the run's seed and the item's id."""
     return int.from_bytes(hashlib.blake2b(f"{seed}:{item_id}".encode(), digest_size=8).digest(), "big") >> 1
@@ -150,9 +155,11 @@ def scores_markdown(name: str, scores: dict) -> str:
         if isinstance(value, dict)
         for inner, v in value.items()
     ]
-    coverage = (f"Scored over {scores['items']} of {scores['total']} items ({scores['unanswered']} could not be "
-                f"asked, {scores['invalid']} could not be scored: see the result file's errors).")  # fmt: skip
-    lines = [f"# {name}", "", coverage, "", "| score | value |", "|---|---|"]
+    lines = [f"# {name}", ""]
+    if "items_total" in scores:
+        lines += [f"Scored over {scores['items']} of {scores['items_total']} items ({scores['items_unanswered']} could "
+                  f"not be asked, {scores.get('invalid', 0)} could not be scored: see the result file's errors).", ""]  # fmt: skip
+    lines += ["| score | value |", "|---|---|"]
     lines += [
         f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |"
         for key, value in rows + nested

@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..records import BadRecords
-from . import captions, detection, documents, grounding, language, vqa
+from . import captions, detection, documents, grounding, gui, language, scene_text, vqa
 from .common import ConverterInputError, ConvertOptions, Result
 
 Converter = Callable[[list[Path], ConvertOptions], Iterator[Result]]
@@ -33,6 +33,7 @@ CONVERTERS: dict[str, tuple[Converter, str]] = {
     "coco-detection": (detection.coco_detection, "vision: detection (COCO, LVIS, Objects365, V3Det)"),
     "openimages": (detection.openimages, "vision: detection"),
     "coco-keypoints": (detection.coco_keypoints, "vision: human pose"),
+    "unipose": (detection.unipose, "vision: human pose (UniPose's UniKPT)"),
     "imagenet": (grounding.imagenet, "vision: classification"),
     "refcoco": (grounding.refcoco, "vision: grounding (RefCOCO, RefCOCO+, RefCOCOg)"),
     "visual-genome": (grounding.visual_genome, "vision: grounding"),
@@ -47,15 +48,28 @@ CONVERTERS: dict[str, tuple[Converter, str]] = {
     "ocrvqa": (vqa.ocrvqa, "vision-language: VQA"),
     "ai2d": (vqa.ai2d, "vision-language: VQA"),
     "scienceqa": (vqa.scienceqa, "vision-language: VQA"),
+    "clevr": (vqa.clevr, "vision-language: VQA"),
+    "dvqa": (vqa.dvqa, "vision-language: VQA"),
+    "visual-genome-qa": (vqa.visual_genome_qa, "vision-language: VQA (Visual Genome)"),
+    "geometry3k": (vqa.geometry3k, "vision-language: VQA (geometry)"),
+    "due": (documents.due, "vision-language: VQA (DeepForm, Kleister Charity)"),
+    "visualmrc": (documents.visualmrc, "vision-language: VQA"),
     "tabfact": (documents.tabfact, "vision-language: VQA (tables)"),
     "wtq": (documents.wtq, "vision-language: VQA (tables)"),
     "coco-captions": (captions.coco_captions, "vision-language: caption"),
+    "laion-gpt4v": (captions.laion_gpt4v, "vision-language: caption"),
     "llava": (
         captions.llava,
         "vision-language: visual instruction (LLaVA, ShareGPT4V, LVIS-Instruct4V, LLaVAR)",
     ),
     "coco-layout": (detection.coco_layout, "OCR: text layout (PubLayNet, DocLayNet)"),
+    "m6doc": (detection.coco_layout, "OCR: text layout (M6Doc, COCO format)"),
     "docbank": (documents.docbank, "OCR: text layout & spotting"),
+    "icdar2013": (scene_text.icdar2013, "OCR: text spotting; Set-of-Mark OCR domain"),
+    "icdar2015": (scene_text.icdar2015, "OCR: text spotting; Set-of-Mark OCR domain"),
+    "ctw1500": (scene_text.ctw1500, "OCR: text spotting; Set-of-Mark OCR domain"),
+    "totaltext": (scene_text.totaltext, "OCR: text spotting; Set-of-Mark OCR domain"),
+    "seeclick": (gui.seeclick, "Set-of-Mark: website / mobile / desktop (SeeClick)"),
 }
 
 

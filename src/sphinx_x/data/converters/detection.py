@@ -6,7 +6,10 @@
                       "categories": [{id, name}]})
     coco-keypoints  COCO person keypoints: annotations with "keypoints" [x, y, v] * 17, names in the
                     person category's "keypoints"
-    coco-layout     PubLayNet / DocLayNet (COCO-format, categories text, title, list, table, figure...)
+    unipose         UniPose's UniKPT (Yang et al. 2023): the same COCO keypoint format over many categories
+                    (people, animals, ...), each category naming its own keypoints; the prompt names the
+                    category
+    coco-layout     PubLayNet / DocLayNet / M6Doc (COCO-format, categories text, title, list, table, figure...)
     openimages      OpenImages box CSV (ImageID, LabelName, XMin, XMax, YMin, YMax, IsGroupOf, normalised
                     to the image) + the class-descriptions CSV (LabelName, DisplayName); images
                     `{ImageID}.jpg` under --image-root (sizes read from their headers)
@@ -118,31 +121,49 @@ def coco_detection(sources: list[Path], options: ConvertOptions) -> Iterator[Res
     return each_coco_image(sources, build)
 
 
+def keypoint_pairs(
+    image: dict, annotations: list[dict], names: dict, options: ConvertOptions, where: str, prompt
+) -> list:
+    """(question, answer) per annotated instance: its box in the question, its visible points named;
+    a bad annotation is dropped and reported alone."""
+    rng = chooser(options, f"pose-{image['id']}")
+    width, height = image["width"], image["height"]
+
+    def person(annotation: dict):
+        if not annotation.get("num_keypoints") or annotation.get("iscrowd"):
+            return None
+        category = category_of(annotation, names)
+        labels, values = category["keypoints"], annotation["keypoints"]
+        if len(values) != 3 * len(labels):
+            raise ValueError(f"keypoints: expected {3 * len(labels)} numbers, got {len(values)}")
+        points = [
+            format_grounded(
+                label.replace("_", " "),
+                [square_point(values[3 * k : 3 * k + 2], width, height, options.padding)],
+            )
+            for k, label in enumerate(labels)
+            if values[3 * k + 2] > 0  # v = 0: not labelled
+        ]
+        box = coco_box(annotation, image, options.padding)
+        return prompt(rng, format_box(box), category["name"].replace("_", " ")), " ".join(points)
+
+    return each_usable(annotations, person, options, where)[: options.max_turns]
+
+
 def coco_keypoints(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
     def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
-        rng = chooser(options, f"pose-{image['id']}")
-        width, height = image["width"], image["height"]
+        pairs = keypoint_pairs(image, annotations, names, options, where,
+                               lambda rng, box, _: phrase(rng, prompts.KEYPOINTS, box=box))  # fmt: skip
+        return make_record(f"pose-{image['id']}", pairs, image_file(image), "pose")
 
-        def person(annotation: dict):
-            if not annotation.get("num_keypoints") or annotation.get("iscrowd"):
-                return None
-            labels = category_of(annotation, names)["keypoints"]
-            values = annotation["keypoints"]
-            if len(values) != 3 * len(labels):
-                raise ValueError(f"keypoints: expected {3 * len(labels)} numbers, got {len(values)}")
-            points = [
-                format_grounded(
-                    label.replace("_", " "),
-                    [square_point(values[3 * k : 3 * k + 2], width, height, options.padding)],
-                )
-                for k, label in enumerate(labels)
-                if values[3 * k + 2] > 0  # v = 0: not labelled
-            ]
-            box = coco_box(annotation, image, options.padding)
-            return phrase(rng, prompts.KEYPOINTS, box=format_box(box)), " ".join(points)
+    return each_coco_image(sources, build)
 
-        pairs = each_usable(annotations, person, options, where)
-        return make_record(f"pose-{image['id']}", pairs[: options.max_turns], image_file(image), "pose")
+
+def unipose(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
+        pairs = keypoint_pairs(image, annotations, names, options, where,
+                               lambda rng, box, category: phrase(rng, prompts.KEYPOINTS_OF, box=box, category=category))  # fmt: skip
+        return make_record(f"unipose-{image['id']}", pairs, image_file(image), "pose")
 
     return each_coco_image(sources, build)
 
