@@ -220,7 +220,12 @@ def test_the_command_line_judges_with_any_endpoint_and_records_it(tmp_path, monk
         monkeypatch.setenv("JUDGE_KEY", "sk-test")
         assert main([*argv, "--judge-url", url]) == 2  # a URL without a model is refused before any work
         assert "--judge-model is required" in capsys.readouterr().err
-        assert main([*argv, "--judge-url", url, "--judge-model", "gpt-4-0613", "--judge-key-env", "JUDGE_KEY"]) == 0
+        assert (
+            main([*argv, "--judge-url", url, "--judge-model", "gpt-4-0613", "--judge-key-env", "JUDGE_KEY"])
+            == 0
+        )
     judged = json.loads((tmp_path / "out" / "mmvet.json").read_text())
     assert judged["scores"]["total"] == 0.5 and len(stand_in.requests) == 2 and judged["scores"] != skipped
-    assert judged["parser_and_metric"]["judge"]["model"] == "gpt-4-0613" and "sk-test" not in json.dumps(judged)
+    assert judged["parser_and_metric"]["judge"]["model"] == "gpt-4-0613" and "sk-test" not in json.dumps(
+        judged
+    )
