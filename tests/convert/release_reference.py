@@ -169,6 +169,8 @@ def split_for_tensor_parallel(
             return 0
         return None
 
+    if parts == 1:
+        return [{name: tensor.clone() for name, tensor in state.items()}]
     shards = [{} for _ in range(parts)]
     for name, tensor in state.items():
         if name.startswith("llma.layers.") and name.endswith(
