@@ -52,13 +52,17 @@ def preset_info(name: str, width: int = 1024, height: int = 1024, use_skip_token
     }
 
 
+def grid_text(grid: int) -> str:
+    return "global view only" if grid == 1 else f"{grid}x{grid} + global"
+
+
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
 def format_info(info: dict) -> str:
     lines = [
-        f"{info['preset']}  (LLM: {info['base_llm']}, grid {info['grid']}x{info['grid']} + global, "
+        f"{info['preset']}  (LLM: {info['base_llm']}, {grid_text(info['grid'])}, "
         f"experts {' + '.join(info['visual_experts'])}: {info['tokens_per_view']} tokens per view)",
         "parameters:",
     ]
@@ -76,7 +80,7 @@ def family_rows() -> list[dict]:
     rows = []
     for name in PRESETS:
         square, wide = preset_info(name, 1024, 1024), preset_info(name, 2048, 1024)
-        rows.append({"preset": name, "base_llm": square["base_llm"], "grid": f"{square['grid']}x{square['grid']} + global",
+        rows.append({"preset": name, "base_llm": square["base_llm"], "grid": grid_text(square["grid"]),
                      "parameters": square["params"]["total"], "visual_tokens_1to1": square["visual_tokens"],
                      "visual_tokens_2to1": wide["visual_tokens"], "weights": square["weights"]})  # fmt: skip
     return rows
