@@ -14,6 +14,7 @@ from sphinx_x.cli import main
 from sphinx_x.convert.accessory import ConversionError, convert_accessory
 from sphinx_x.loading import load_model
 
+from ..eval import fixtures
 from .four_expert_reference import (
     LAYOUTS,
     MIXTRAL,
@@ -220,6 +221,10 @@ def test_command_line_dry_run_chat_and_llm_export(
         "4",
     ]
     assert main([*argv, "What is it?"]) == 0
+    fixtures.vqav2(tmp_path / "vqav2")
+    assert main(["eval", "run", "--model", str(converted_moe), "--benchmark", "vqav2", "--data", str(tmp_path / "vqav2"),
+                 "--out", str(tmp_path / "eval"), "--batch-size", "2", "--temperature", "0"]) == 0  # fmt: skip
+    assert len(json.loads((tmp_path / "eval" / "vqav2.json").read_text())["items"]) == 2
     assert main(["convert", "export-llm", str(converted_moe), str(tmp_path / "llm")]) == 0
     assert json.loads((tmp_path / "llm" / "config.json").read_text())["architectures"] == [
         "MixtralForCausalLM"

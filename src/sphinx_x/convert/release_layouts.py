@@ -107,27 +107,29 @@ def release_experts(
         raise ValueError(
             f"view sizes for {sorted(unknown)}: this release's experts are {', '.join(layout.experts)}"
         )
-    configs = {}
-    for name in layout.experts:
-        shapes = checkpoint.shapes(RELEASE_EXPERTS[name].prefix)
-        if not shapes:
-            raise CheckpointFormatError(
-                f"{checkpoint.folder}: no {RELEASE_EXPERTS[name].prefix}* keys, but a {layout.experts} release has them"
-            )
-        try:
-            configs[name] = RELEASE_EXPERTS[name].config(shapes)
-        except (KeyError, ValueError) as error:
-            raise CheckpointFormatError(
-                f"{checkpoint.folder}: {RELEASE_EXPERTS[name].prefix}*: {error}"
-            ) from None
+    configs = {name: expert_config(checkpoint, layout, name) for name in layout.experts}
     if "clip" in configs:
         configs["clip"].hidden_act = clip_activation
     recipes = four_expert_views(configs, layout) if "clip" in configs else dict(TWO_EXPERT_VIEWS)
+    for name, size in view_sizes.items():
+        recipes[name] = recipes[name] | {"view_size": size}
     return [
-        VisualExpert(name, RELEASE_EXPERTS[name].kind, configs[name],
-                     **recipes[name] | ({"view_size": view_sizes[name]} if view_sizes.get(name) else {}))
+        VisualExpert(name, RELEASE_EXPERTS[name].kind, configs[name], **recipes[name])
         for name in layout.experts
-    ]  # fmt: skip
+    ]
+
+
+def expert_config(checkpoint: AccessoryCheckpoint, layout: ReleaseLayout, name: str) -> PreTrainedConfig:
+    prefix = RELEASE_EXPERTS[name].prefix
+    shapes = checkpoint.shapes(prefix)
+    if not shapes:
+        raise CheckpointFormatError(
+            f"{checkpoint.folder}: no {prefix}* keys; this release's layout has the experts {', '.join(layout.experts)}"
+        )
+    try:
+        return RELEASE_EXPERTS[name].config(shapes)
+    except (KeyError, ValueError) as error:
+        raise CheckpointFormatError(f"{checkpoint.folder}: {prefix}*: {error}") from None
 
 
 def four_expert_views(configs: Mapping[str, PreTrainedConfig], layout: ReleaseLayout) -> dict[str, dict]:
@@ -135,15 +137,10 @@ def four_expert_views(configs: Mapping[str, PreTrainedConfig], layout: ReleaseLa
     clip = configs["clip"]
     side = clip.image_size // clip.patch_size  # 16 for ViT-L/14 at 224
     stride = convnext_stride(configs["convnext"])  # 32
-    convnext = (
-        {
-            "view_size": clip.image_size,
-            "input_size": side // 2 * stride,
-            "grid_repeat": 2,
-        }  # 224 -> 256, 8x8 x 2
-        if layout.convnext_on_small_views
-        else {"view_size": side * stride}  # 512
-    )
+    if layout.convnext_on_small_views:  # the 224 views, nearest-resized to 256; the 8x8 map repeated 2x2
+        convnext = {"view_size": clip.image_size, "input_size": side // 2 * stride, "grid_repeat": 2}
+    else:
+        convnext = {"view_size": side * stride}  # 512
     return {
         "qformer": {"view_size": configs["qformer"].vision_config.image_size},
         "clip": {"view_size": clip.image_size},
