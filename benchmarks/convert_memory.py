@@ -39,8 +39,15 @@ def llm_shard(args, rank: int, rand: Random) -> dict[str, torch.Tensor]:
     mp, dim, experts, ffn = args.shards, args.dim, args.experts, args.expert_ffn
     head_dim = dim // args.heads
     kv = args.kv_heads * head_dim
-    state = {"llma.tok_embeddings.weight": rand(args.vocab, dim // mp), "llma.output.weight": rand(args.vocab // mp, dim)}
-    state |= {"llma.norm.weight": rand(dim), "llma.start_img": rand(1, 1, dim), "llma.end_img": rand(1, 1, dim)}
+    state = {
+        "llma.tok_embeddings.weight": rand(args.vocab, dim // mp),
+        "llma.output.weight": rand(args.vocab // mp, dim),
+    }
+    state |= {
+        "llma.norm.weight": rand(dim),
+        "llma.start_img": rand(1, 1, dim),
+        "llma.end_img": rand(1, 1, dim),
+    }
     for layer in range(args.layers):
         p = f"llma.layers.{layer}."
         state |= {p + "attention.wq.weight": rand(dim // mp, dim), p + "attention.wk.weight": rand(kv // mp, dim),
@@ -109,7 +116,9 @@ def child(source: str, output: str, max_shard_mb: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--heads", type=int, default=8)
