@@ -131,6 +131,8 @@ def test_the_converted_moe_is_a_stock_mixtral_with_the_release_routing(converted
     batch = processor([[{"role": "user", "content": "Hi"}]], [picture(30, 50)])
     output = model(**batch, output_router_logits=True)  # what the MoE routing analysis reads
     assert len(output.router_logits) == 2 and output.router_logits[0].shape == (batch["input_ids"].numel(), 4)
+    generated = model.generate(**batch, max_new_tokens=3, do_sample=False)  # transformers' generate
+    assert generated.shape == (1, batch["input_ids"].shape[1] + 3)
 
 
 @pytest.mark.parametrize("parts", [2, 4])
