@@ -209,7 +209,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         """transformers checks generate()'s inputs against forward's named parameters; the experts'
         `pixel_values_{name}` come through `**inputs`, so they are checked here, by the config."""
         pixels = {PIXEL_VALUES + name for name in self.config.view_sizes}
-        super()._validate_model_kwargs({key: value for key, value in model_kwargs.items() if key not in pixels})
+        super()._validate_model_kwargs(
+            {key: value for key, value in model_kwargs.items() if key not in pixels}
+        )
 
     def generate(self, *args, tokenizer=None, **kwargs):
         """transformers' `generate`, stopping at the template's `\\n###` as the release does. A stop
