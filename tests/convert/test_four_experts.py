@@ -236,3 +236,17 @@ def test_command_line_dry_run_chat_and_llm_export(
     text = processor([[{"role": "user", "content": "Hi"}]])
     with torch.no_grad():
         assert torch.equal(exported(text["input_ids"]).logits, model(**text).logits)
+
+
+def test_a_training_step_trains_the_projectors_not_the_experts(converted_moe):
+    model, processor = load_model(converted_moe, device="cpu")
+    batch = processor(
+        [[{"role": "user", "content": "What is it?"}, {"role": "assistant", "content": "A red square."}]],
+        [picture(50, 30)], add_generation_prompt=False,
+    )  # fmt: skip
+    model.train()
+    model(**batch).loss.backward()
+    for name in ("projector.linear.weight", "query_projectors.qformer.linear.weight", "visual_tokens.start_img",
+                 "language_model.model.layers.0.mlp.experts.gate_up_proj"):  # fmt: skip
+        assert model.get_parameter(name).grad.abs().sum() > 0, name
+    assert all(parameter.grad is None for parameter in model.vision_experts.parameters())
