@@ -92,7 +92,8 @@ class VisualExpert:
         config = self.config.to_diff_dict()
         config.pop("transformers_version", None)
         config["model_type"] = self.config.model_type
-        return dataclasses.asdict(self) | {"config": config}
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return fields | {"config": config}
 
     @property
     def is_query(self) -> bool:
