@@ -116,11 +116,12 @@ class ImageTransform:
         geometry = self.geometry(*image.size)
         square = self.padded_square(image, geometry)
         encoded = [index for index, skipped in enumerate(geometry.skipped) if not skipped]
-        pixels = {
-            expert: all_views(square, self.grid, view_size, self.release_rounding)[encoded]
-            for expert, view_size in self.view_sizes.items()
+        # Experts of the same view size (Q-Former, CLIP, DINOv2 at 224) share one set of views.
+        by_size = {
+            size: all_views(square, self.grid, size, self.release_rounding)[encoded]
+            for size in set(self.view_sizes.values())
         }
-        return ImageViews(geometry, pixels)
+        return ImageViews(geometry, {expert: by_size[size] for expert, size in self.view_sizes.items()})
 
     def padded_square(self, image: Image.Image, geometry: ViewGeometry) -> torch.Tensor:
         """`[3, S, S]` CLIP-normalised square."""
