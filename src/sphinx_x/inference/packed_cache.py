@@ -1,0 +1,72 @@
+"""One KV cache for every running request: continuous batching without padding.
+
+The cache is a single row (batch 1) holding every entry of every running request, in the order
+they were computed; `owner` and `position` say whose each entry is and where it sits in that
+request's sequence. A step's queries (a new request's whole prompt at prefill, one token per
+running request at decode, both in one step) also go in as one row, and the attention mask lets
+a query see only its own request's entries, causally:
+
+    keys:     a0 a1 a2 b0 b1 | a3 b2 c0 c1 c2      (cached | this step's queries: a, b decode, c prefills)
+    query c1: .  .  .  .  .  | .  .  x  x  .       same owner, position <= its own
+
+A request that finishes or is cancelled has its entries dropped at once (the cache is compacted),
+so the cache holds exactly the live requests' tokens and nothing is padded to the longest.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+
+
+class PackedCache:
+    def __init__(self, device: torch.device, dtype: torch.dtype, sliding_window: int | None = None):
+        self.device = device
+        self.dtype = dtype  # of the additive mask: the model's compute dtype
+        self.sliding_window = sliding_window
+        self.reset()
+
+    def reset(self) -> None:
+        self.kv = DynamicCache()
+        self.owner = torch.empty(0, dtype=torch.long, device=self.device)  # [S] request id per entry
+        self.position = torch.empty(0, dtype=torch.long, device=self.device)  # [S] RoPE position per entry
+
+    def __len__(self) -> int:
+        return self.owner.numel()
+
+    def attention_mask(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> torch.Tensor:
+        """`[Q]`, `[Q]` -> additive mask `[1, 1, Q, S + Q]` over the cached entries then the queries.
+
+        Additive (0 / most negative), not boolean: eager attention adds the mask to its scores, SDPA
+        takes either.
+        """
+        key_owner = torch.cat([self.owner, query_owner])
+        key_position = torch.cat([self.position, query_position])
+        visible = (key_owner[None, :] == query_owner[:, None]) & (
+            key_position[None, :] <= query_position[:, None]
+        )
+        if self.sliding_window is not None:
+            visible &= key_position[None, :] > query_position[:, None] - self.sliding_window
+        mask = torch.zeros(visible.shape, dtype=self.dtype, device=self.device)
+        return mask.masked_fill_(~visible, torch.finfo(self.dtype).min)[None, None]
+
+    def commit(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> None:
+        """Record the entries the forward pass just appended to `kv` (one per query)."""
+        self.owner = torch.cat([self.owner, query_owner])
+        self.position = torch.cat([self.position, query_position])
+        assert self.kv.get_seq_length() == len(self), "the KV cache and its owners disagree"
+
+    def drop(self, owners: list[int]) -> None:
+        """Forget every entry of these requests."""
+        if not owners or not len(self):
+            return
+        keep = ~torch.isin(self.owner, torch.tensor(owners, device=self.device))
+        if not keep.any():
+            self.reset()
+            return
+        for layer in self.kv.layers:
+            layer.keys, layer.values = layer.keys[:, :, keep], layer.values[:, :, keep]
+        self.owner, self.position = self.owner[keep], self.position[keep]
+
+    def entries_of(self, owner: int) -> int:
+        return int((self.owner == owner).sum())
