@@ -42,8 +42,8 @@ class Scheduler:
             free_slots = self.max_running - len(self.running)
             if len(self.waiting) >= free_slots + self.max_waiting:
                 raise QueueFullError(
-                    f"the server is busy: {len(self.running)} requests running and {len(self.waiting)} "
-                    f"waiting (the limit); retry later"
+                    f"busy: {len(self.waiting)} requests wait for {self.max_running} running slots "
+                    f"(queue limit {self.max_waiting}); retry later"
                 )
             self.waiting.append(item)
 
@@ -59,7 +59,7 @@ class Scheduler:
         """Move waiting requests into the running set, within the slot and prefill limits."""
         admitted, budget = [], self.max_prefill_tokens
         with self.lock:
-            while self.waiting and len(self.running) < self.max_running:
+            while self.waiting and len(self.running) + len(admitted) < self.max_running:
                 length = self.waiting[0].prompt_length
                 if admitted and budget is not None and length > budget:
                     break
