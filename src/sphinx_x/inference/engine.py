@@ -282,6 +282,11 @@ class Engine:
             self._thread.start()
         return self
 
+    @property
+    def is_running(self) -> bool:
+        """Whether the background thread is stepping (or waiting for work)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the background thread; requests still queued or running end as cancelled."""
         self._stopping = True

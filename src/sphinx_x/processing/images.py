@@ -33,16 +33,20 @@ def load_image(
     source: str | os.PathLike | bytes | Image.Image,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    formats: tuple[str, ...] | None = None,
 ) -> Image.Image:
     """Read `source` (a path, encoded bytes or a PIL image) as an upright RGB image.
 
-    `name` is what errors call the image (default: the path, or "<image bytes>").
+    `name` is what errors call the image (default: the path, or "<image bytes>"); `formats`, if
+    given, are the only PIL formats tried (a server accepts the common web formats only).
     """
     if isinstance(source, Image.Image):
         return to_rgb(ImageOps.exif_transpose(source), name=name or "<PIL image>")
     path = Path(name or "<image bytes>") if isinstance(source, bytes) else Path(source)
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else path) as image:  # header only
+        with Image.open(
+            io.BytesIO(source) if isinstance(source, bytes) else path, formats=formats
+        ) as image:  # header only
             refuse_if_too_large(image, path, max_pixels)
             image.load()
             upright = ImageOps.exif_transpose(image)
