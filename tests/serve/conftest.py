@@ -1,14 +1,18 @@
 import socket
+import struct
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 
 import pytest
 import torch
 import uvicorn
+from PIL import ImageFile
 
 from sphinx_x.inference.engine import Engine
 from sphinx_x.loading import load_model
+from sphinx_x.serve import remote
 from sphinx_x.serve.app import create_app
 from sphinx_x.serve.limits import ServerLimits
 
@@ -87,3 +91,39 @@ def teach_answer(model, processor, conversation, image, margin=100.0):
         wanted[torch.arange(len(wanted)), targets[supervised]] = margin
         change = torch.linalg.lstsq(hidden[supervised].double(), wanted.double()).solution  # [D, V]
         llm.lm_head.weight += change.T.to(llm.lm_head.weight.dtype)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` (a decompression bomb's shape), with a tiny body."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def lookups(monkeypatch):
+    """Every name the server tries to resolve; `answers[host]` is what the fake DNS says."""
+    calls, answers = [], {}
+
+    async def fake_resolve(host, port):
+        calls.append(host)
+        return answers.get(host, ["93.184.215.14"])  # a public address by default
+
+    monkeypatch.setattr(remote, "resolve_host", fake_resolve)
+    return calls, answers
+
+
+@pytest.fixture
+def decoder_calls(monkeypatch):
+    calls = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: calls.append(self.size) or real_load(self))
+    return calls

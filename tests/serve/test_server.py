@@ -1,5 +1,6 @@
 """The server, end to end: the official `openai` client against a real uvicorn on 127.0.0.1."""
 
+import base64
 import copy
 import json
 import time
@@ -13,7 +14,7 @@ from PIL import Image
 from sphinx_x.serve.limits import ServerLimits
 
 from ..conftest import shapes_image
-from .conftest import data_url, running_server, teach_answer
+from .conftest import data_url, png_header_only, running_server, teach_answer
 
 MODEL = "toy-model"
 LONG_QUESTION = "Explain the image."  # the random toy model's greedy answer to it runs past 1500 tokens
@@ -238,6 +239,28 @@ def test_the_api_key_is_required_when_set(loaded_toy):
         assert httpx.get(f"{base}/health").status_code == 200
         assert httpx.get(f"{base}/metrics").status_code == 401
         assert metric(base, "sphinx_x_requests_running", {"Authorization": "Bearer s3cret"}) == 0
+
+
+def test_hostile_images_are_refused_unfetched_unread_undecoded(loaded_toy, tmp_path, lookups, decoder_calls):
+    model, processor = loaded_toy
+    media_dir = tmp_path / "media"
+    media_dir.mkdir()
+    (tmp_path / "secret.png").write_bytes(b"not for clients")
+    limits = ServerLimits(allowed_remote_hosts=("images.test",), allowed_media_dir=media_dir, max_tokens=8)
+    bomb = "data:image/png;base64," + base64.b64encode(png_header_only(30000, 30000)).decode()
+    hostile = {
+        "http://metadata.internal/latest/meta-data": (400, "not on this server's allow-list"),
+        "file:///etc/passwd": (400, "outside the folder"),
+        f"file://{media_dir}/../secret.png": (400, "outside the folder"),
+        bomb: (413, "too large"),
+    }
+    with running_server(model, processor, limits) as base:
+        for url, (status, words) in hostile.items():
+            message = [{"role": "user", "content": [{"type": "text", "text": "What is it?"},
+                                                     {"type": "image_url", "image_url": {"url": url}}]}]  # fmt: skip
+            error = error_of(post(base, {"model": MODEL, "messages": message}), status)
+            assert words in error["message"] and error["param"] == "messages[0].content[1].image_url", url
+    assert lookups[0] == [] and decoder_calls == []  # no name resolved, nothing decoded
 
 
 # -- load ----------------------------------------------------------------------------------------
