@@ -206,3 +206,19 @@ def test_stopping_the_engine_cancels_what_is_left(toy_model, toy_tokenizer, prom
     handle = engine.submit(*prompts[1], GREEDY)
     engine.stop()
     assert handle.wait(timeout=1) and handle.finish_reason == "cancelled"
+
+
+def test_eager_attention_takes_the_additive_mask_and_answers_the_same(toy_model, toy_tokenizer, prompts):
+    expected = [solo(toy_model, toy_tokenizer, request).token_ids for request in prompts]
+    toy_model.language_model.set_attn_implementation("eager")
+    engine = Engine(toy_model, toy_tokenizer)
+    assert engine.cache.additive_dtype == torch.float32
+    handles = [engine.submit(*request, GREEDY) for request in prompts]
+    engine.run_until_done()
+    assert [handle.token_ids for handle in handles] == expected
+
+
+def test_attention_that_cannot_take_a_mask_is_refused(toy_model, toy_tokenizer):
+    toy_model.language_model.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(ValueError, match="attn_implementation"):
+        Engine(toy_model, toy_tokenizer)

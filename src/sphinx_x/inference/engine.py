@@ -202,13 +202,12 @@ class Engine:
         self.model = model
         self.tokenizer = tokenizer
         self.llm = model.language_model
-        check_masked_attention(self.llm.config)
+        # SDPA takes the packed cache's boolean mask; eager attention adds it to its scores.
+        additive = self.llm.dtype if check_masked_attention(self.llm.config) == "eager" else None
         self.max_context = model.config.text_config.max_position_embeddings
         self.image_token = model.config.image_token_id
         self.scheduler = Scheduler(max_running, max_waiting, max_prefill_tokens)
-        self.cache = PackedCache(
-            model.device, self.llm.dtype, getattr(self.llm.config, "sliding_window", None)
-        )
+        self.cache = PackedCache(model.device, additive, getattr(self.llm.config, "sliding_window", None))
         self.stats = EngineStats()
         self._ids = itertools.count()
         self._work = threading.Condition()
@@ -359,24 +358,24 @@ class Engine:
         if decoding:
             tokens = torch.tensor([[request.next_token for request in decoding]], device=device)
             embeds.insert(0, self.model.get_input_embeddings()(tokens))
-        owners = [request.id for request in decoding]
-        positions = [request.position for request in decoding]
-        for request, prompt in prefills:
-            owners += [request.id] * prompt.shape[1]
-            positions += range(prompt.shape[1])
+        requests = [*decoding, *(request for request, _ in prefills)]
+        ranges = query_ranges(len(decoding), [prompt.shape[1] for _, prompt in prefills])
+        owners, positions = [], []
+        for request, queries in zip(requests, ranges, strict=True):
+            owners += [request.id] * (queries.stop - queries.start)
+            positions += range(request.position, request.position + queries.stop - queries.start)
         query_owner = torch.tensor(owners, device=device)
         query_position = torch.tensor(positions, device=device)
-        last_query = torch.tensor(last_indices(len(decoding), [prompt.shape[1] for _, prompt in prefills]))
         output = self.llm(
             inputs_embeds=torch.cat(embeds, dim=1),
             attention_mask=self.cache.attention_mask(query_owner, query_position),
             position_ids=query_position[None],
             cache=self.cache.kv,
             use_cache=True,
-            logits_to_keep=last_query.to(device),
+            logits_to_keep=torch.tensor([queries.stop - 1 for queries in ranges], device=device),
         )
         self.cache.commit(query_owner, query_position)
-        self.stats.record_step(sum(prompt.shape[1] for _, prompt in prefills), len(last_query))
+        self.stats.record_step(sum(prompt.shape[1] for _, prompt in prefills), len(requests))
         return output.logits[0]
 
     def advance(self, requests: list[RunningRequest], logits: torch.Tensor) -> list[RunningRequest]:
@@ -424,13 +423,13 @@ def record_token(handle: RequestHandle, token: int) -> None:
         handle.first_token_at = time.perf_counter()
 
 
-def last_indices(num_decoding: int, prompt_lengths: list[int]) -> list[int]:
-    """Index, in the packed row, of each request's last query: where its next token's logits are."""
-    indices, end = list(range(num_decoding)), num_decoding
+def query_ranges(num_decoding: int, prompt_lengths: list[int]) -> list[slice]:
+    """Each request's queries in the packed row: one per decoding request, then each prompt."""
+    ranges, end = [slice(index, index + 1) for index in range(num_decoding)], num_decoding
     for length in prompt_lengths:
+        ranges.append(slice(end, end + length))
         end += length
-        indices.append(end - 1)
-    return indices
+    return ranges
 
 
 def visual_inputs(image_inputs: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
@@ -443,10 +442,12 @@ def visual_inputs(image_inputs: Mapping[str, torch.Tensor] | None) -> dict[str, 
     return visual or None
 
 
-def check_masked_attention(llm_config) -> None:
-    implementation = getattr(llm_config, "_attn_implementation", "sdpa")
+def check_masked_attention(llm_config) -> str:
+    """The LLM's attention implementation, if it takes the packed step's explicit 4-D mask."""
+    implementation = getattr(llm_config, "_attn_implementation", None) or "sdpa"
     if implementation not in MASKED_ATTENTION:
         raise ValueError(
             f"the engine packs requests with an explicit attention mask, which {implementation!r} attention "
             f"does not take; load the model with attn_implementation in {MASKED_ATTENTION}"
         )
+    return implementation

@@ -20,9 +20,16 @@ from transformers import DynamicCache
 
 
 class PackedCache:
-    def __init__(self, device: torch.device, dtype: torch.dtype, sliding_window: int | None = None):
+    def __init__(
+        self,
+        device: torch.device,
+        additive_dtype: torch.dtype | None = None,
+        sliding_window: int | None = None,
+    ):
         self.device = device
-        self.dtype = dtype  # of the additive mask: the model's compute dtype
+        # SDPA takes a boolean mask (a quarter of an additive one's memory); eager attention adds
+        # the mask to its scores, so it gets 0 / most negative in its dtype.
+        self.additive_dtype = additive_dtype
         self.sliding_window = sliding_window
         self.reset()
 
@@ -35,11 +42,8 @@ class PackedCache:
         return self.owner.numel()
 
     def attention_mask(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> torch.Tensor:
-        """`[Q]`, `[Q]` -> additive mask `[1, 1, Q, S + Q]` over the cached entries then the queries.
-
-        Additive (0 / most negative), not boolean: eager attention adds the mask to its scores, SDPA
-        takes either.
-        """
+        """`[Q]`, `[Q]` -> mask `[1, 1, Q, S + Q]` over the cached entries then the queries (True or 0:
+        visible)."""
         key_owner = torch.cat([self.owner, query_owner])
         key_position = torch.cat([self.position, query_position])
         visible = (key_owner[None, :] == query_owner[:, None]) & (
@@ -47,8 +51,10 @@ class PackedCache:
         )
         if self.sliding_window is not None:
             visible &= key_position[None, :] > query_position[:, None] - self.sliding_window
-        mask = torch.zeros(visible.shape, dtype=self.dtype, device=self.device)
-        return mask.masked_fill_(~visible, torch.finfo(self.dtype).min)[None, None]
+        if self.additive_dtype is None:
+            return visible[None, None]
+        mask = torch.zeros(visible.shape, dtype=self.additive_dtype, device=self.device)
+        return mask.masked_fill_(~visible, torch.finfo(self.additive_dtype).min)[None, None]
 
     def commit(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> None:
         """Record the entries the forward pass just appended to `kv` (one per query)."""
