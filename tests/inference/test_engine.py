@@ -222,3 +222,20 @@ def test_attention_that_cannot_take_a_mask_is_refused(toy_model, toy_tokenizer):
     toy_model.language_model.config._attn_implementation = "flash_attention_2"
     with pytest.raises(ValueError, match="attn_implementation"):
         Engine(toy_model, toy_tokenizer)
+
+
+def test_a_failing_step_ends_its_requests_with_an_error_and_the_engine_goes_on(
+    toy_model, toy_tokenizer, prompts
+):
+    engine = Engine(toy_model, toy_tokenizer)
+    real_forward, calls = engine.forward, []
+    engine.forward = lambda *args: calls.append(1) or (real_forward(*args) if len(calls) > 1 else 1 / 0)
+    failed = engine.submit(*prompts[1], GREEDY)
+    engine.step()
+    assert failed.finish_reason == "error" and "division by zero" in failed.error and len(engine.cache) == 0
+    later = engine.submit(*prompts[1], GREEDY)
+    engine.run_until_done()
+    assert (
+        later.finish_reason == "length"
+        and later.token_ids == solo(toy_model, toy_tokenizer, prompts[1]).token_ids
+    )

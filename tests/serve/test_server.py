@@ -347,3 +347,14 @@ def test_boxes_in_the_answer_come_back_in_the_images_pixels(loaded_toy):
             chunks[-1].choices[0].finish_reason == "stop"
             and chunks[-1].choices[0].delta.grounding == expected
         )
+
+
+def test_a_model_folder_is_served_under_its_name(toy_model_dir):
+    from fastapi.testclient import TestClient
+
+    from sphinx_x.serve.server import build_app
+
+    with TestClient(build_app(toy_model_dir, ServerLimits(max_tokens=4), device="cpu")) as client:
+        assert client.get("/v1/models").json()["data"][0]["id"] == "toy-model"
+        reply = client.post("/v1/chat/completions", json={"model": "toy-model", "messages": ask("hi")})
+        assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] <= 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from .common import add_model_options
 
@@ -43,8 +44,14 @@ def add(commands) -> None:
 
 
 def run(args) -> int:
+    from ..presets import PRESETS
     from ..serve.limits import ServerLimits
     from ..serve.server import serve
+
+    if args.model in PRESETS:
+        print(
+            f"note: {args.model} is freshly initialised and untrained; its answers are noise", file=sys.stderr
+        )
 
     limits = ServerLimits(
         max_body_bytes=int(args.max_body_mb * MiB), max_image_bytes=int(args.max_image_mb * MiB),

@@ -317,18 +317,28 @@ class Engine:
         """Admit, run one forward pass over every running request, sample, stream, retire."""
         retired = [self.finish(request, "cancelled") for request in self.scheduler.take_cancelled()]
         decoding = [request for request in self.scheduler.running if request.next_token is not None]
-        prefills = [(request, embeds) for request in self.scheduler.admit() if (embeds := self.embed_prompt(request)) is not None]  # fmt: skip
-        if decoding or prefills:
-            try:
-                logits = self.forward(decoding, prefills)
-            except Exception as error:  # a bad step fails its requests, never the engine
-                logger.exception("a decoding step failed; its requests end with an error")
-                for request in [*decoding, *(request for request, _ in prefills)]:
-                    retired.append(self.finish(request, "error", f"generation failed: {error}"))
-                self.cache.reset()
-            else:
-                retired += self.advance([*decoding, *(request for request, _ in prefills)], logits)
-        self.cache.drop([request.id for request in retired if request is not None])
+        prefills = self.prefill_inputs(self.scheduler.admit())
+        stepping = [*decoding, *(request for request, _ in prefills)]
+        try:
+            if stepping:
+                retired += self.advance(stepping, self.forward(decoding, prefills))
+        except Exception as error:  # a bad step fails its requests, never the engine
+            logger.exception("a decoding step failed; its requests end with an error")
+            unfinished = [request for request in stepping if not request.handle.finished]
+            retired += [
+                self.finish(request, "error", f"generation failed: {error}") for request in unfinished
+            ]
+            self.cache.reset()
+        self.cache.drop([request.id for request in retired])
+
+    def prefill_inputs(self, admitted: list[RunningRequest]) -> list[tuple[RunningRequest, torch.Tensor]]:
+        """Each admitted request with its prompt's input embeddings (those that cannot be embedded end)."""
+        prefills = []
+        for request in admitted:
+            embeds = self.embed_prompt(request)
+            if embeds is not None:
+                prefills.append((request, embeds))
+        return prefills
 
     def embed_prompt(self, request: RunningRequest) -> torch.Tensor | None:
         """`[1, P, D]` input embeddings of a new prompt, its image encoded now; None if it fails."""

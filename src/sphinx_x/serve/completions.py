@@ -16,7 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -45,7 +45,7 @@ class Served:
     processor: SphinxXProcessor
     model_name: str
     limits: ServerLimits
-    started: int = int(time.time())
+    started: int = field(default_factory=lambda: int(time.time()))
 
 
 @dataclass
