@@ -9,26 +9,31 @@ from sphinx_x.eval.benchmarks import BENCHMARKS
 from sphinx_x.eval.runner import run_benchmark
 from sphinx_x.eval.suite import run_suite, suite_table
 
+from ..scripted import ScriptedAnswers
 from . import fixtures
 
 
 def test_run_writes_a_reproducible_result_file(tmp_path, toy_model, toy_processor):
     fixtures.vqav2(tmp_path / "vqav2")
-    result = run_benchmark(toy_model, toy_processor, BENCHMARKS["vqav2"], tmp_path / "vqav2", tmp_path / "out",
-                           model_path="toy", batch_size=2)  # fmt: skip
+    # The two questions are "What color is the box?" (red) and "How many boxes?" (1).
+    with ScriptedAnswers(toy_model, toy_processor.tokenizer, ["red", "2"]):
+        result = run_benchmark(toy_model, toy_processor, BENCHMARKS["vqav2"], tmp_path / "vqav2", tmp_path / "out",
+                               model_path="toy", batch_size=2, temperature=0)  # fmt: skip
     saved = json.loads((tmp_path / "out" / "vqav2.json").read_text())
     assert saved["benchmark"] == "vqav2" and saved["split"] == "val"
     assert saved["decoding"] == {
         "max_new_tokens": 10,
-        "temperature": 0.1,
+        "temperature": 0,
         "top_p": 0.75,
         "stop_strings": ["\n###"],
         "seed": 0,
     }
     assert saved["parser_and_metric"]["metric"] == "vqa" and saved["parser_and_metric"]["version"]
     assert saved["model"]["path"] == "toy" and len(saved["model"]["config_sha256"]) == 64
-    assert [item["id"] for item in saved["items"]] == ["420", "421"] and "prediction" in saved["items"][0]
-    assert 0.0 <= saved["scores"]["accuracy"] <= 1.0 and result["scores"] == saved["scores"]
+    assert [(item["id"], item["prediction"], item["score"]) for item in saved["items"]] == [
+        ("420", "red", 1.0), ("421", "2", 0.0)
+    ]  # fmt: skip
+    assert saved["scores"]["accuracy"] == 0.5 and result["scores"] == saved["scores"]
     assert (tmp_path / "out" / "vqav2.md").read_text().startswith("# vqav2")
 
 

@@ -246,7 +246,7 @@ def test_data_urls_are_sized_before_they_are_decoded(monkeypatch):
 )
 def test_a_decompression_bomb_never_reaches_the_decoder(bomb, decoder_calls):
     error = refusal(lambda: media.decode_image(bomb, ServerLimits(), WHERE))
-    assert error.status == 413 and ("30000x30000" in error.message or "too large" in error.message)
+    assert error.status == 413 and "exceeds the limit" in error.message
     assert decoder_calls == []
     assert media.decode_image(png_bytes(), ServerLimits(), WHERE).size == (8, 8)
     assert decoder_calls and set(decoder_calls) == {(8, 8)}  # the spy does see a real decode

@@ -252,7 +252,7 @@ def test_hostile_images_are_refused_unfetched_unread_undecoded(loaded_toy, tmp_p
         "http://metadata.internal/latest/meta-data": (400, "not on this server's allow-list"),
         "file:///etc/passwd": (400, "outside the folder"),
         f"file://{media_dir}/../secret.png": (400, "outside the folder"),
-        bomb: (413, "too large"),
+        bomb: (413, "exceeds the limit"),
     }
     with running_server(model, processor, limits) as base:
         for url, (status, words) in hostile.items():

@@ -54,10 +54,9 @@ def image_index(root: Path) -> dict[str, Path]:
 
 
 def resolve_image(index: dict[str, Path], name: str, source: Path) -> Path:
-    path = index.get(Path(name).name)
-    if path is None:
-        raise BenchmarkDataError(f"{source}: image {name!r} not found under {source.parent}")
-    return path
+    """The image file `name` refers to. One that is not there is not an error here: the runner
+    reports it as an unanswered item (with its path) and scores the rest, instead of stopping."""
+    return index.get(Path(name).name) or source.parent / name
 
 
 def read_json(path: Path):

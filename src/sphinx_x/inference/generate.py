@@ -31,12 +31,17 @@ def generate(
     batch: Mapping[str, torch.Tensor],
     settings: DecodingSettings = DecodingSettings(),
     on_text: OnText | None = None,
+    seeds: list[int] | None = None,
 ) -> list[str]:
     """Answers for a batch from `SphinxXProcessor(..., add_generation_prompt=True)`.
 
     A sample stops at EOS, a stop string, `max_new_tokens`, or the end of the model's context.
+    Sampling draws from one generator per sample: `seeds` (one each), else `settings.seed` for all,
+    else torch's global one. A sample's answer then depends on its own seed only, not on its batch.
     """
     samples = unbatch(batch)
+    if seeds is not None and len(seeds) != len(samples):
+        raise ValueError(f"got {len(seeds)} seeds for {len(samples)} samples")
     engine = Engine(model, tokenizer, max_running=len(samples), max_waiting=0, max_prefill_tokens=None)
     handles = []
     for index, (input_ids, image_inputs) in enumerate(samples):
@@ -45,8 +50,9 @@ def generate(
             raise ContextLengthError(
                 f"sample {index}: its prompt has {len(input_ids)} tokens, the model's context is {engine.max_context}"
             )
-        request_settings = dataclasses.replace(settings, max_new_tokens=min(settings.max_new_tokens, room))
-        handles.append(engine.submit(input_ids, image_inputs, request_settings, listener(on_text, index)))
+        seed = seeds[index] if seeds is not None else settings.seed
+        own = dataclasses.replace(settings, max_new_tokens=min(settings.max_new_tokens, room), seed=seed)
+        handles.append(engine.submit(input_ids, image_inputs, own, listener(on_text, index)))
     engine.run_until_done()
     return [handle.text for handle in handles]
 

@@ -37,16 +37,22 @@ class DecodingSettings:
 
 
 def choose_next_tokens(
-    logits: torch.Tensor, settings: DecodingSettings, generator: torch.Generator | None
+    logits: torch.Tensor, settings: DecodingSettings, generators: list[torch.Generator] | None = None
 ) -> torch.LongTensor:
-    """Greedy when temperature is 0, else temperature + nucleus (top-p) sampling. `[B, V] -> [B]`."""
+    """Greedy when temperature is 0, else temperature + nucleus (top-p) sampling, row `i` drawing
+    from `generators[i]` (torch's global generator without them). `[B, V] -> [B]`."""
     if settings.greedy:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     outside_nucleus = sorted_probs.cumsum(dim=-1) - sorted_probs > settings.top_p
     sorted_probs = sorted_probs.masked_fill(outside_nucleus, 0.0)
-    choice = torch.multinomial(sorted_probs / sorted_probs.sum(-1, keepdim=True), 1, generator=generator)
+    probabilities = sorted_probs / sorted_probs.sum(-1, keepdim=True)
+    if generators is None:
+        choice = torch.multinomial(probabilities, 1)
+    else:
+        rows = zip(probabilities, generators, strict=True)
+        choice = torch.cat([torch.multinomial(row[None], 1, generator=generator) for row, generator in rows])
     return order.gather(-1, choice).squeeze(-1)
 
 
@@ -64,7 +70,7 @@ class RequestSampler:
 
     def __call__(self, logits: torch.Tensor) -> int:
         """`logits`: `[V]` -> a token id."""
-        return int(choose_next_tokens(logits[None], self.settings, self.generator).item())
+        return int(choose_next_tokens(logits[None], self.settings, [self.generator]).item())
 
 
 def sample_rows(logits: torch.Tensor, samplers: list[RequestSampler], never: list[int]) -> list[int]:

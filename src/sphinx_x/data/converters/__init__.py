@@ -82,12 +82,38 @@ def convert(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     written = 0
-    with open(partial, "w", encoding="utf-8") as handle:
-        for where, result in tqdm(converter(sources, options), desc=f"converting {kind}", unit=" entries"):
-            if isinstance(result, Exception):
-                options.bad.add(where, str(result))
-                continue
-            handle.write(json.dumps(result, ensure_ascii=False) + "\n")
-            written += 1
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            for where, result in tqdm(
+                converter(sources, options), desc=f"converting {kind}", unit=" entries"
+            ):
+                if isinstance(result, Exception):
+                    options.bad.add(where, str(result))
+                    continue
+                handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+                written += 1
+        check_something_converted(kind, sources, written, options.bad)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, out)
     return ConvertSummary(written, options.bad, out)
+
+
+def check_something_converted(kind: str, sources: list[Path], written: int, bad: BadRecords) -> None:
+    """Non-empty input that gives no record is the wrong kind (or wrong files), never a success."""
+    sizes = sum(
+        path.stat().st_size
+        for source in sources
+        for path in ([source] if source.is_file() else source.rglob("*"))
+        if path.is_file()
+    )
+    if written or not sizes:
+        return
+    found = (
+        f"{bad.total} entries, all bad:\n{bad.report(examples=5)}" if bad.total else "no entry of that format"
+    )
+    raise ConverterInputError(
+        f"{kind}: nothing converted from {', '.join(map(str, sources))} ({found}); is {kind!r} the format of "
+        "these files? `sphinx-x data convert --help` lists the kinds"
+    )
