@@ -228,8 +228,8 @@ def test_a_failing_step_ends_its_requests_with_an_error_and_the_engine_goes_on(
     toy_model, toy_tokenizer, prompts
 ):
     engine = Engine(toy_model, toy_tokenizer)
-    real_forward, calls = engine.forward, []
-    engine.forward = lambda *args: calls.append(1) or (real_forward(*args) if len(calls) > 1 else 1 / 0)
+    real_prefill, calls = engine.prefill, []
+    engine.prefill = lambda *args: calls.append(1) or (real_prefill(*args) if len(calls) > 1 else 1 / 0)
     failed = engine.submit(*prompts[1], GREEDY)
     engine.step()
     assert failed.finish_reason == "error" and "division by zero" in failed.error and len(engine.cache) == 0

@@ -4,10 +4,11 @@
     for text in handle: ...                                                  # text as it becomes final
     handle.cancel()                                                          # frees its slot at the next step
 
-Each step: drop cancelled requests -> admit waiting ones (their image is encoded now, once) ->
-one forward pass over every running request's next token plus the new prompts, packed in one row
-(`packed_cache.py`) -> one token per request from its own sampler -> stream its text, retire the
-finished (their cache entries go at once). Requests join and leave between steps; nothing is
+Each step: drop cancelled requests -> admit waiting ones and prefill each (its image encoded now,
+once; its prompt in a pass of its own, whose KV entries then join the shared cache) -> one
+forward pass over every running request's next token, packed in one row (`packed_cache.py`) ->
+one token per request from its own sampler -> stream its text, retire the finished (their cache
+entries go at once). Requests join and leave between steps; nothing is
 padded to the longest. The engine runs on the caller's thread (`run_until_done`, as `generate()`
 does) or on its own (`start`, as the server and the web demo do).
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from transformers import DynamicCache
 
 from ..model.sphinx import SphinxXForConditionalGeneration
 from .packed_cache import PackedCache
@@ -314,14 +316,18 @@ class Engine:
 
     @torch.no_grad()
     def step(self) -> None:
-        """Admit, run one forward pass over every running request, sample, stream, retire."""
+        """Admit and prefill, one decoding pass over every running request, sample, stream, retire."""
         retired = [self.finish(request, "cancelled") for request in self.scheduler.take_cancelled()]
         decoding = [request for request in self.scheduler.running if request.next_token is not None]
         prefills = self.prefill_inputs(self.scheduler.admit())
         stepping = [*decoding, *(request for request, _ in prefills)]
         try:
             if stepping:
-                retired += self.advance(stepping, self.forward(decoding, prefills))
+                logits = torch.stack(
+                    [*self.decode(decoding), *self.prefill(prefills)]
+                )  # [N, V], `stepping` order
+                self.stats.record_step(sum(embeds.shape[1] for _, embeds in prefills), len(stepping))
+                retired += self.advance(stepping, logits)
         except Exception as error:  # a bad step fails its requests, never the engine
             logger.exception("a decoding step failed; its requests end with an error")
             unfinished = [request for request in stepping if not request.handle.finished]
@@ -358,35 +364,42 @@ class Engine:
             self.finish(request, "error", str(error))  # nothing of it is cached yet
             return None
 
-    def forward(
-        self, decoding: list[RunningRequest], prefills: list[tuple[RunningRequest, torch.Tensor]]
-    ) -> torch.Tensor:
-        """One packed pass: decode tokens first, then each new prompt. Returns `[N, V]` next-token
-        logits, one row per request in that order."""
+    def decode(self, decoding: list[RunningRequest]) -> torch.Tensor | list:
+        """One packed pass: every decoding request's next token in one row, each query seeing only
+        its own request's cache entries. `[N, V]` next-token logits, one row per request."""
+        if not decoding:
+            return []
         device = self.model.device
-        embeds = [embeds for _, embeds in prefills]
-        if decoding:
-            tokens = torch.tensor([[request.next_token for request in decoding]], device=device)
-            embeds.insert(0, self.model.get_input_embeddings()(tokens))
-        requests = [*decoding, *(request for request, _ in prefills)]
-        ranges = query_ranges(len(decoding), [prompt.shape[1] for _, prompt in prefills])
-        owners, positions = [], []
-        for request, queries in zip(requests, ranges, strict=True):
-            owners += [request.id] * (queries.stop - queries.start)
-            positions += range(request.position, request.position + queries.stop - queries.start)
-        query_owner = torch.tensor(owners, device=device)
-        query_position = torch.tensor(positions, device=device)
+        tokens = torch.tensor([[request.next_token for request in decoding]], device=device)
+        owner = torch.tensor([request.id for request in decoding], device=device)
+        position = torch.tensor([request.position for request in decoding], device=device)
         output = self.llm(
-            inputs_embeds=torch.cat(embeds, dim=1),
-            attention_mask=self.cache.attention_mask(query_owner, query_position),
-            position_ids=query_position[None],
+            inputs_embeds=self.model.get_input_embeddings()(tokens),
+            attention_mask=self.cache.attention_mask(owner, position),
+            position_ids=position[None],
             cache=self.cache.kv,
             use_cache=True,
-            logits_to_keep=torch.tensor([queries.stop - 1 for queries in ranges], device=device),
         )
-        self.cache.commit(query_owner, query_position)
-        self.stats.record_step(sum(prompt.shape[1] for _, prompt in prefills), len(requests))
+        self.cache.commit(owner, position)
         return output.logits[0]
+
+    def prefill(self, prefills: list[tuple[RunningRequest, torch.Tensor]]) -> list[torch.Tensor]:
+        """Each new prompt in a pass of its own (plain causal attention over its P tokens, not P x
+        every cached entry), its entries then joining the packed cache. Its next-token logits `[V]`."""
+        rows = []
+        for request, embeds in prefills:
+            length = embeds.shape[1]
+            own = DynamicCache()
+            output = self.llm(
+                inputs_embeds=embeds,
+                position_ids=torch.arange(length, device=embeds.device)[None],
+                cache=own,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            self.cache.append(own, request.id, length)
+            rows.append(output.logits[0, -1])
+        return rows
 
     def advance(self, requests: list[RunningRequest], logits: torch.Tensor) -> list[RunningRequest]:
         """Give each request its next token; returns the requests that finished."""
@@ -431,15 +444,6 @@ def record_token(handle: RequestHandle, token: int) -> None:
     handle.token_ids.append(token)
     if handle.first_token_at is None:
         handle.first_token_at = time.perf_counter()
-
-
-def query_ranges(num_decoding: int, prompt_lengths: list[int]) -> list[slice]:
-    """Each request's queries in the packed row: one per decoding request, then each prompt."""
-    ranges, end = [slice(index, index + 1) for index in range(num_decoding)], num_decoding
-    for length in prompt_lengths:
-        ranges.append(slice(end, end + length))
-        end += length
-    return ranges
 
 
 def visual_inputs(image_inputs: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:

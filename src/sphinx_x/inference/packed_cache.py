@@ -2,12 +2,15 @@
 
 The cache is a single row (batch 1) holding every entry of every running request, in the order
 they were computed; `owner` and `position` say whose each entry is and where it sits in that
-request's sequence. A step's queries (a new request's whole prompt at prefill, one token per
-running request at decode, both in one step) also go in as one row, and the attention mask lets
-a query see only its own request's entries, causally:
+request's sequence. A decoding step's queries (one token per running request) also go in as one
+row, with their own RoPE positions, and the attention mask lets a query see only its own
+request's entries:
 
-    keys:     a0 a1 a2 b0 b1 | a3 b2 c0 c1 c2      (cached | this step's queries: a, b decode, c prefills)
-    query c1: .  .  .  .  .  | .  .  x  x  .       same owner, position <= its own
+    keys:     a0 a1 a2 b0 b1 c0 c1 | a3 b2 c2       (cached | this step's queries: a, b, c decode)
+    query b2: .  .  .  x  x  .  .  | .  x  .        same owner, position <= its own
+
+A new prompt is prefilled in a pass of its own (causal over its P tokens: P x P scores, where
+packing it into the row would cost P x every cached entry) and its entries are appended here.
 
 A request that finishes or is cancelled has its entries dropped at once (the cache is compacted),
 so the cache holds exactly the live requests' tokens and nothing is padded to the longest.
@@ -55,6 +58,15 @@ class PackedCache:
             return visible[None, None]
         mask = torch.zeros(visible.shape, dtype=self.additive_dtype, device=self.device)
         return mask.masked_fill_(~visible, torch.finfo(self.additive_dtype).min)[None, None]
+
+    def append(self, kv: DynamicCache, owner: int, length: int) -> None:
+        """Add the entries of one request's prompt, computed in a pass of its own, at the end."""
+        for index, layer in enumerate(kv.layers):
+            self.kv.update(layer.keys, layer.values, index)
+        self.commit(
+            torch.full((length,), owner, dtype=torch.long, device=self.device),
+            torch.arange(length, device=self.device),
+        )
 
     def commit(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> None:
         """Record the entries the forward pass just appended to `kv` (one per query)."""
