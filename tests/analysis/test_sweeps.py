@@ -81,16 +81,7 @@ def test_moe_commands_end_to_end_on_a_toy_moe(tmp_path, moe_folder, heldout, cap
     assert points[2] == pytest.approx(as_loaded)  # k = 2 is the model as loaded
     assert points[1]["answer_loss"] != pytest.approx(points[2]["answer_loss"])
 
-    sweep = [
-        "--keep",
-        "2..4",
-        "--runs",
-        "2",
-        "--usage",
-        str(usage_dir / "usage.json"),
-        "--out",
-        str(sweep_dir),
-    ]
+    sweep = ["--keep", "3..4", "--runs", "2", "--usage", str(usage_dir / "usage.json"), "--out", str(sweep_dir)]  # fmt: skip
     assert main(["moe", "prune-sweep", "--model", str(moe_folder), *demo, *sweep]) == 0
     result = json.loads((sweep_dir / "prune-sweep.json").read_text())
     runs = [(p["keep"], p["strategy"]) for p in result["points"]]
