@@ -27,10 +27,8 @@ def pyplot():
 
 
 def save(figure, path: str | Path) -> Path:
-    plt = pyplot()
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
+    pyplot().close(figure)
     return Path(path)
 
 
@@ -73,9 +71,7 @@ def usage_heatmaps(usages: dict[str, RoutingUsage], path: str | Path, measure: s
     label = "share of top-k choices" if measure == "choices" else "share of router probability"
     figure.colorbar(image, ax=axes, shrink=0.6, label=f"{label} (balanced = {balanced:.2f})")
     figure.suptitle("expert usage per layer (Figure 5)", fontsize=9)
-    figure.savefig(path)
-    plt.close(figure)
-    return Path(path)
+    return save(figure, path)
 
 
 def _cells(share):
@@ -110,9 +106,7 @@ def balance_figure(usages: dict[str, RoutingUsage], path: str | Path, measure: s
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     scope = ALL_DOMAINS if ALL_DOMAINS in usages else "all inputs"
     figure.suptitle(f"routing balance per layer ({scope}; {measure})", fontsize=9)
-    figure.savefig(path)
-    plt.close(figure)
-    return Path(path)
+    return save(figure, path)
 
 
 def score_axes(keys: list[str]):
@@ -120,7 +114,9 @@ def score_axes(keys: list[str]):
     plt = pyplot()
     columns = min(3, len(keys))
     rows = -(-len(keys) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), dpi=110, squeeze=False)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.4 * columns + 1.6, 2.8 * rows), dpi=110, squeeze=False, layout="constrained"
+    )
     axes = list(axes.flat)
     for axis in axes[len(keys) :]:
         axis.set_visible(False)
@@ -162,6 +158,6 @@ def prune_figure(result: dict, path: str | Path) -> Path:
             axis.plot(*zip(*guided, strict=True), "-s", color="#e6194b", label="busiest by usage")
         axis.set_xticks(keeps)
         axis.set_xlabel(f"experts kept per layer (of {result['experts']})", fontsize=7)
-    axes[0].legend(fontsize=6)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     figure.suptitle(f"{result['benchmark']}: expert pruning (Figure 7)", fontsize=9)
     return save(figure, path)
