@@ -141,3 +141,14 @@ def test_active_experts_leave_a_folder_untouched(moe_folder):
     set_active_experts(model, 1)
     again, _ = load_model(moe_folder, device="cpu")
     assert again.language_model.model.layers[0].mlp.gate.top_k == 2 and torch.is_grad_enabled()
+
+
+def test_usage_on_mme_domains_as_the_paper_picks_them(tmp_path, moe_folder):
+    fixtures.mme(tmp_path / "MME")
+    argv = ["moe", "usage", "--model", str(moe_folder), "--benchmark", "mme", "--data", str(tmp_path / "MME"),
+            "--group-by", "subtask", "--only", "artwork", "--out", str(tmp_path / "usage")]  # fmt: skip
+    assert main(argv) == 0
+    usage = json.loads((tmp_path / "usage" / "usage.json").read_text())["domains"]
+    assert list(usage) == ["artwork"]  # one domain: no "all domains" sum
+    assert usage["artwork"]["visual"]["tokens"] > 0 and usage["artwork"]["text"]["tokens"] > 0
+    assert main([*argv[:-4], "--only", "celebrity", "--out", str(tmp_path / "u2")]) == 2

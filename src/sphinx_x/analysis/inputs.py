@@ -85,6 +85,14 @@ def benchmark_domains(
     return domains
 
 
+def select_domains(domains: dict[str, list[Sample]], names: list[str]) -> dict[str, list[Sample]]:
+    """Only the named domains, in that order (the paper's Figure 5: MME's artwork, celebrity, OCR)."""
+    missing = [name for name in names if name not in domains]
+    if missing:
+        raise ValueError(f"--only {','.join(missing)}: no such domain; the inputs have {', '.join(domains)}")
+    return {name: domains[name] for name in names}
+
+
 def ends_with_answer(sample: Sample) -> bool:
     """A record whose last turn is the assistant's is run whole; otherwise up to the answer prompt.
     (A malformed conversation has no answer; encoding it reports why.)"""

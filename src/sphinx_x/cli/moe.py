@@ -45,6 +45,9 @@ def add(commands) -> None:
     usage.add_argument(
         "--group-by", help="with --benchmark: one domain per value of this item field (MME: subtask)"
     )
+    usage.add_argument(
+        "--only", help="keep these domains, comma-separated (the paper: artwork,celebrity,OCR)"
+    )
     usage.add_argument("--image-root", help="images of a records file (default: its folder)")
     usage.add_argument("--limit", type=int, help="at most N inputs per domain")
     usage.add_argument("--batch-size", type=int, default=8)
@@ -133,7 +136,7 @@ def run_topk(args) -> int:
 
 
 def run_usage(args) -> int:
-    from ..analysis.inputs import read_domains
+    from ..analysis.inputs import read_domains, select_domains
     from ..analysis.run import run_usage
     from ..data.records import BadRecords
     from ..eval.benchmarks import get_benchmark
@@ -152,6 +155,8 @@ def run_usage(args) -> int:
     for name, path in map(named_path, args.domain):
         merged = [sample for samples in read_domains(path, bad, **options).values() for sample in samples]
         domains[name] = domains.get(name, []) + merged
+    if args.only:
+        domains = select_domains(domains, args.only.split(","))
     model, processor = load_model_from(args)
     usages = run_usage(model, processor, domains, args.out, bad, args.batch_size, args.measure, args.model)
     if bad.total:
