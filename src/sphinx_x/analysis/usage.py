@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..data.records import BadRecords
 from .inputs import Sample, encoded_batches
@@ -30,7 +31,6 @@ from .routers import active_experts, num_experts, routers
 TOKEN_TYPES = ("visual", "text")  # counted; "all" is their sum
 ALL_TYPES = (*TOKEN_TYPES, "all")
 MEASURES = ("choices", "mass")
-PADDING = -1
 
 
 @dataclass
@@ -135,14 +135,21 @@ def nan_to_none(values: torch.Tensor) -> list:
 
 class UsageRecorder:
     """Hooks on every router that count where tokens go. Call `observe(input_ids, attention_mask)`
-    before each forward pass, so the hooks know which rows are visual, text or padding."""
+    before each forward pass, so the hooks know which rows are visual, text or padding. The counts
+    stay on the model's device (no synchronisation per layer); `usage` copies them out."""
 
     def __init__(self, model, image_token_id: int | None = None):
         self.routers = routers(model)
         self.image_token_id = model.config.image_token_id if image_token_id is None else image_token_id
-        self.usage = RoutingUsage.empty(len(self.routers), num_experts(model), active_experts(model))
-        self.token_types: torch.Tensor | None = None  # [B * T]: an index of TOKEN_TYPES, or PADDING
+        self.top_k = active_experts(model)
+        self.counts = RoutingUsage.empty(len(self.routers), num_experts(model), self.top_k)
+        self.token_types: torch.Tensor | None = None  # [B * T, 2]: one-hot visual / text, padding all zero
         self.handles = []
+
+    @property
+    def usage(self) -> RoutingUsage:
+        counts = self.counts
+        return RoutingUsage(self.top_k, counts.tokens.cpu(), counts.choices.cpu(), counts.mass.cpu())
 
     def __enter__(self) -> UsageRecorder:
         self.handles = [
@@ -156,32 +163,34 @@ class UsageRecorder:
         self.handles = []
 
     def observe(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> None:
-        types = torch.where(
-            input_ids == self.image_token_id, TOKEN_TYPES.index("visual"), TOKEN_TYPES.index("text")
-        )
-        if attention_mask is not None:
-            types = torch.where(attention_mask.bool(), types, PADDING)
-        self.token_types = types.flatten()
+        is_visual = (input_ids == self.image_token_id).flatten()
+        real = attention_mask.bool().flatten() if attention_mask is not None else torch.ones_like(is_visual)
+        self.token_types = torch.stack([is_visual & real, ~is_visual & real], dim=-1).double()
 
     def counter(self, layer: int):
         def count(router, inputs, output) -> None:
             logits, _, indices = output  # [B * T, E], _, [B * T, k]
-            if self.token_types is None or self.token_types.numel() != logits.shape[0]:
+            if self.token_types is None or self.token_types.shape[0] != logits.shape[0]:
                 raise RuntimeError(
                     f"UsageRecorder: layer {layer} routed {logits.shape[0]} tokens but observe() described "
-                    f"{0 if self.token_types is None else self.token_types.numel()}: call observe() before each forward"
+                    f"{0 if self.token_types is None else self.token_types.shape[0]}: call observe() before each forward"
                 )
-            types = self.token_types.to(logits.device)
-            probs = torch.softmax(logits.float(), dim=-1)
-            experts = logits.shape[-1]
-            for index in range(len(TOKEN_TYPES)):
-                rows = types == index
-                picked = torch.bincount(indices[rows].flatten(), minlength=experts)
-                self.usage.tokens[index, layer] += rows.sum().item()
-                self.usage.choices[index, layer] += picked[:experts].double().cpu()
-                self.usage.mass[index, layer] += probs[rows].sum(0).double().cpu()
+            counts = self.counts_on(logits.device)
+            types = self.token_types.to(logits.device)  # [N, 2]
+            picked = F.one_hot(indices, logits.shape[-1]).sum(1).double()  # [N, E]: 1 where chosen
+            counts.tokens[:, layer] += types.sum(0)
+            counts.choices[:, layer] += types.T @ picked
+            counts.mass[:, layer] += types.T @ torch.softmax(logits.double(), dim=-1)
 
         return count
+
+    def counts_on(self, device: torch.device) -> RoutingUsage:
+        if self.counts.tokens.device != device:
+            c = self.counts
+            self.counts = RoutingUsage(
+                self.top_k, c.tokens.to(device), c.choices.to(device), c.mass.to(device)
+            )
+        return self.counts
 
 
 @torch.no_grad()
