@@ -46,7 +46,7 @@ def usage_heatmaps(usages: dict[str, RoutingUsage], path: str | Path, measure: s
     largest = max([balanced * 2] + [float(v) for share in shares.values() for _, v in _cells(share)])
     norm = TwoSlopeNorm(vcenter=balanced, vmin=0.0, vmax=largest)
     figure, axes = plt.subplots(
-        len(rows), len(ALL_TYPES), figsize=(2.0 + 0.4 * max(experts, 4) * len(ALL_TYPES), 1.0 + (0.35 * layers + 0.5) * len(rows)),
+        len(rows), len(ALL_TYPES), figsize=(2.0 + panel_side(experts) * len(ALL_TYPES), 1.0 + (panel_side(layers) + 0.5) * len(rows)),
         dpi=110, squeeze=False, layout="constrained",
     )  # fmt: skip
     for row, (domain, _) in enumerate(rows):
@@ -69,9 +69,14 @@ def usage_heatmaps(usages: dict[str, RoutingUsage], path: str | Path, measure: s
             if column == 0:
                 axis.set_ylabel("layer", fontsize=7)
     label = "share of top-k choices" if measure == "choices" else "share of router probability"
-    figure.colorbar(image, ax=axes, shrink=0.6, label=f"{label} (balanced = {balanced:.2f})")
+    figure.colorbar(image, ax=axes, shrink=0.6, label=f"{label} (balanced = {balanced:.3g})")
     figure.suptitle("expert usage per layer (Figure 5)", fontsize=9)
     return save(figure, path)
+
+
+def panel_side(cells: int) -> float:
+    """Inches for `cells` rows or columns of a heatmap: readable for 4, not a poster for 32 layers."""
+    return min(0.4 * max(cells, 4), 3.5)
 
 
 def _cells(share):
