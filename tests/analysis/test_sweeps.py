@@ -68,6 +68,8 @@ def test_moe_commands_end_to_end_on_a_toy_moe(tmp_path, moe_folder, heldout, cap
     assert usage["language"]["visual"]["tokens"] == 0 and usage["vqa"]["visual"]["tokens"] > 0
     for domain in usage.values():
         assert all(abs(sum(row) - 1) < 1e-5 for row in domain["all"]["choices"]["share"])
+        assert all(0 <= gap <= 1 for gap in domain["domain_gap"]["all"]["choices"])
+    assert usage["language"]["modality_gap"]["choices"] == [None, None]  # no visual token to compare
     assert usage["all domains"]["all"]["tokens"] == sum(
         usage[d]["all"]["tokens"] for d in ("vqa", "vision", "language")
     )

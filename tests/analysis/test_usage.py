@@ -54,6 +54,7 @@ def test_a_router_forced_to_one_expert_gives_it_share_one(moe_model, moe_batch):
         assert torch.allclose(usage.share(token_type, "mass")[:, 2], torch.ones(2, dtype=torch.float64))
         assert usage.entropy(token_type).tolist() == [0.0, 0.0]
         assert usage.imbalance(token_type).tolist() == [4.0, 4.0]
+    assert usage.modality_gap().tolist() == [0.0, 0.0]  # both modalities on the one expert
 
 
 def test_entropy_and_imbalance_of_a_balanced_router():
@@ -64,6 +65,17 @@ def test_entropy_and_imbalance_of_a_balanced_router():
     assert usage.entropy("text").item() == pytest.approx(1.0)
     assert usage.imbalance("text", "mass").item() == pytest.approx(1.0)
     assert math.isnan(usage.entropy("visual").item())  # no visual token seen
+
+
+def test_modality_specialists_are_at_distance_one():
+    usage = RoutingUsage.empty(num_layers=1, num_experts=4, top_k=1)
+    usage.tokens[:] = 10
+    usage.choices[0, 0, 0] = usage.mass[0, 0, 0] = 10  # visual tokens: expert 0
+    usage.choices[1, 0, 1] = 6  # text tokens: experts 1 and 2
+    usage.choices[1, 0, 2] = 4
+    assert usage.modality_gap().tolist() == [1.0]
+    assert usage.distance(usage, "all").tolist() == [0.0]
+    assert usage.distance(usage, "visual", other_type="all").item() == pytest.approx(0.5)
 
 
 def test_counts_add_up_whatever_the_batching_and_memory_stays_flat(

@@ -12,9 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .scoring import LOWER_IS_BETTER
-from .usage import ALL_TYPES, RoutingUsage
-
-ALL_DOMAINS = "all domains"
+from .usage import ALL_DOMAINS, ALL_TYPES, RoutingUsage
 
 
 def pyplot():
@@ -87,30 +85,49 @@ def _cells(share):
 
 
 def balance_figure(usages: dict[str, RoutingUsage], path: str | Path, measure: str = "choices") -> Path:
-    """Entropy (1 = every expert equally used) and imbalance (1 = balanced) per layer: one line per
-    token type over all domains, thin lines for each domain's tokens."""
+    """Per layer: entropy (1 = every expert equally used) and imbalance (1 = balanced), one line per
+    token type over all domains and thin lines per domain; and specialisation, the distance between
+    the visual and text tokens' usage and between each domain's and all domains' usage."""
     plt = pyplot()
     total = usages.get(ALL_DOMAINS) or next(iter(usages.values()))
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.3), dpi=110, layout="constrained")
+    domains = {name: usage for name, usage in usages.items() if name != ALL_DOMAINS and len(usages) > 1}
+    colour = {
+        name: plt.get_cmap("tab10")(3 + index % 7) for index, name in enumerate(domains)
+    }  # one per domain
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.4), dpi=110, layout="constrained")
     layers = range(total.num_layers)
-    for axis, name in zip(axes, ("entropy", "imbalance"), strict=True):
+    for axis, name in zip(axes, ("entropy", "imbalance"), strict=False):
         for token_type, style in zip(ALL_TYPES, ("-o", "-s", "-^"), strict=True):
-            values = getattr(total, name)(token_type, measure).numpy()
-            axis.plot(layers, values, style, label=f"{token_type} tokens")
-        for domain, usage in usages.items():
-            if domain != ALL_DOMAINS and len(usages) > 1:
-                values = getattr(usage, name)("all", measure).numpy()
-                axis.plot(layers, values, alpha=0.4, linewidth=0.8, label=f"{domain} (all tokens)")
-        axis.set_xlabel("layer")
-        axis.set_xticks(list(layers))
-        axis.grid(alpha=0.3)
+            axis.plot(
+                layers, getattr(total, name)(token_type, measure).numpy(), style, label=f"{token_type} tokens"
+            )
+        for domain, usage in domains.items():
+            values = getattr(usage, name)("all", measure).numpy()
+            axis.plot(
+                layers, values, color=colour[domain], alpha=0.5, linewidth=0.8, label=f"{domain} (all tokens)"
+            )
+    axes[2].plot(
+        layers, total.modality_gap(measure).numpy(), "-o", color="black", label="visual vs text tokens"
+    )
+    for domain, usage in domains.items():
+        values = usage.distance(total, "all", measure).numpy()
+        axes[2].plot(
+            layers, values, color=colour[domain], alpha=0.6, linewidth=0.8, label=f"{domain} vs all domains"
+        )
     most = total.num_experts / total.top_k if measure == "choices" else total.num_experts
     axes[0].set_ylabel("usage entropy / log E (1 = uniform)", fontsize=8)
     axes[1].set_ylabel(f"largest share x E (1 = balanced, {most:g} = most)", fontsize=8)
     axes[1].axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    axes[2].set_ylabel("total variation distance (0 = same usage)", fontsize=8)
+    axes[2].set_ylim(bottom=0)
+    axes[2].legend(fontsize=6)
+    for axis in axes:
+        axis.set_xlabel("layer")
+        axis.set_xticks(list(layers))
+        axis.grid(alpha=0.3)
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     scope = ALL_DOMAINS if ALL_DOMAINS in usages else "all inputs"
-    figure.suptitle(f"routing balance per layer ({scope}; {measure})", fontsize=9)
+    figure.suptitle(f"routing balance and specialisation per layer ({scope}; {measure})", fontsize=9)
     return save(figure, path)
 
 

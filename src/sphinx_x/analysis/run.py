@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..data.records import BadRecords
 from .inputs import Sample
-from .plots import ALL_DOMAINS, balance_figure, usage_heatmaps
+from .plots import balance_figure, usage_heatmaps
 from .pruning import (
     busiest_experts,
     check_kept,
@@ -21,7 +21,7 @@ from .pruning import (
 )
 from .routers import num_experts, routers
 from .scoring import Scorer
-from .usage import RoutingUsage, read_usage, record_usage, total_usage, write_usage
+from .usage import ALL_DOMAINS, RoutingUsage, read_usage, record_usage, total_usage, write_usage
 
 
 def run_usage(

@@ -11,6 +11,10 @@ million.
     mass share    mass / tokens            sums to 1 over the experts of a layer
     entropy       of a layer's shares, over log(E): 1 = every expert equally used, 0 = one expert
     imbalance     a layer's largest share times E: 1 = balanced, E = one expert takes every token
+                  (E / k for choice shares: a token's k choices are distinct experts)
+    distance      total variation between two usages of a layer, half the sum of |share differences|:
+                  0 = the same experts in the same proportions, 1 = disjoint experts. Visual against
+                  text tokens measures modality specialists; a domain against all domains, domain ones.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..data.records import BadRecords
 from .inputs import Sample, encoded_batches
 from .routers import active_experts, num_experts, routers
 
+ALL_DOMAINS = "all domains"  # the sum over domains, when there are several
 TOKEN_TYPES = ("visual", "text")  # counted; "all" is their sum
 ALL_TYPES = (*TOKEN_TYPES, "all")
 MEASURES = ("choices", "mass")
@@ -84,6 +89,16 @@ class RoutingUsage:
         """`[L]`: each layer's largest share times E (1 = balanced)."""
         return self.share(token_type, measure).max(-1).values * self.num_experts
 
+    def distance(self, other: RoutingUsage, token_type: str = "all", measure: str = "choices",
+                 other_type: str | None = None) -> torch.Tensor:  # fmt: skip
+        """`[L]`: total variation between this usage's and `other`'s shares (NaN where either saw nothing)."""
+        mine, theirs = self.share(token_type, measure), other.share(other_type or token_type, measure)
+        return 0.5 * (mine - theirs).abs().sum(-1)
+
+    def modality_gap(self, measure: str = "choices") -> torch.Tensor:
+        """`[L]`: distance between the visual and the text tokens' shares."""
+        return self.distance(self, "visual", measure, other_type="text")
+
     def add(self, other: RoutingUsage) -> RoutingUsage:
         if (other.num_layers, other.num_experts) != (self.num_layers, self.num_experts):
             raise ValueError("usage of models with different layers or experts cannot be added")
@@ -109,6 +124,7 @@ class RoutingUsage:
             }
             for token_type in ALL_TYPES
         }
+        summary["modality_gap"] = {measure: nan_to_none(self.modality_gap(measure)) for measure in MEASURES}
         counts = {
             "tokens": self.tokens.tolist(),
             "choices": self.choices.tolist(),
@@ -208,8 +224,16 @@ def record_usage(
 
 
 def write_usage(usages: dict[str, RoutingUsage], path: str | Path, model_path: str | None = None) -> Path:
-    """`{"model", "domains": {name: usage}}`: counts to add up, shares and balance to read."""
+    """`{"model", "domains": {name: usage}}`: counts to add up, shares and balance to read; with an
+    "all domains" entry, each domain's distance from it (`domain_gap`, per token type and measure)."""
     domains = {name: usage.to_dict() for name, usage in usages.items()}
+    if ALL_DOMAINS in usages:
+        total = usages[ALL_DOMAINS]
+        for name, usage in usages.items():
+            domains[name]["domain_gap"] = {
+                token_type: {m: nan_to_none(usage.distance(total, token_type, m)) for m in MEASURES}
+                for token_type in ALL_TYPES
+            }
     path = Path(path)
     path.write_text(json.dumps({"model": model_path, "domains": domains}, indent=1))
     return path
