@@ -119,6 +119,8 @@ def test_moe_prune_writes_a_folder_and_scores_it(tmp_path, moe_folder, heldout, 
         (["moe", "prune", "--model", "sphinx-x-toy-moe", "--keep", "2", "--out", "x", "--strategy", "usage"],
          "needs --usage"),
         (["moe", "usage", "--model", "sphinx-x-toy-moe"], "give --data"),
+        (["moe", "prune-sweep", "--model", "sphinx-x-toy-moe", "--benchmark", "vqav2", "--data", ".", "--runs", "0"],
+         "--runs 0"),
         (["moe", "usage", "--model", "sphinx-x-toy-moe", "--domain", "nameless"], "expected NAME=PATH"),
     ],
 )  # fmt: skip

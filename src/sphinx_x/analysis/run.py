@@ -90,6 +90,8 @@ def run_prune(
     """Prune a freshly loaded model (`load()`) per run (seeds seed, seed + 1, ...); write it to OUT
     (OUT/run-R with several runs) and / or score it in memory (files under EVAL_OUT/run-R). One
     record per run: how the experts were chosen, which were kept, the memory, the scores."""
+    if runs < 1:
+        raise ValueError(f"--runs {runs}: expected at least 1")
     if strategy == "usage" and runs != 1:
         raise ValueError("--strategy usage always keeps the same experts: --runs applies to random")
     records = []

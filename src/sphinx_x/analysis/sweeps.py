@@ -87,6 +87,8 @@ def prune_sweep(
 ) -> dict:
     """For each N of `keeps`: `runs` random choices of N experts per layer (seeds seed, seed + 1, ...;
     one run when N = E, nothing to choose), and with `usage` the N busiest experts of each layer."""
+    if runs < 1:
+        raise ValueError(f"--runs {runs}: expected at least 1 random choice per number of experts kept")
     out = Path(out)
     layers, total = len(routers(model)), num_experts(model)
     points = []
