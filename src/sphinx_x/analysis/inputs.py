@@ -85,6 +85,24 @@ def benchmark_domains(
     return domains
 
 
+def gather_domains(
+    data: str | Path | None,
+    named: list[tuple[str, str | Path]],
+    bad: BadRecords,
+    only: list[str] | None = None,
+    **options,
+) -> dict[str, list[Sample]]:
+    """The domains of `data` (see `read_domains`), plus one domain per (name, path) of `named` (all
+    of that path's samples), restricted to `only` when given. `options` as `read_domains` takes."""
+    if not data and not named:
+        raise ValueError("give --data PATH and / or --domain NAME=PATH")
+    domains = read_domains(data, bad, **options) if data else {}
+    for name, path in named:
+        samples = [sample for found in read_domains(path, bad, **options).values() for sample in found]
+        domains[name] = domains.get(name, []) + samples
+    return select_domains(domains, only) if only else domains
+
+
 def select_domains(domains: dict[str, list[Sample]], names: list[str]) -> dict[str, list[Sample]]:
     """Only the named domains, in that order (the paper's Figure 5: MME's artwork, celebrity, OCR)."""
     missing = [name for name in names if name not in domains]

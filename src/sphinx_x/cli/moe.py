@@ -136,27 +136,17 @@ def run_topk(args) -> int:
 
 
 def run_usage(args) -> int:
-    from ..analysis.inputs import read_domains, select_domains
+    from ..analysis.inputs import gather_domains
     from ..analysis.run import run_usage
     from ..data.records import BadRecords
     from ..eval.benchmarks import get_benchmark
 
-    if not args.data and not args.domain:
-        raise ValueError("give --data PATH and / or --domain NAME=PATH")
     benchmark = get_benchmark(args.benchmark) if args.benchmark else None
     bad = BadRecords()
-    options = {
-        "benchmark": benchmark,
-        "image_root": args.image_root,
-        "group_by": args.group_by,
-        "limit": args.limit,
-    }
-    domains = read_domains(args.data, bad, **options) if args.data else {}
-    for name, path in map(named_path, args.domain):
-        merged = [sample for samples in read_domains(path, bad, **options).values() for sample in samples]
-        domains[name] = domains.get(name, []) + merged
-    if args.only:
-        domains = select_domains(domains, args.only.split(","))
+    domains = gather_domains(
+        args.data, list(map(named_path, args.domain)), bad, args.only.split(",") if args.only else None,
+        benchmark=benchmark, image_root=args.image_root, group_by=args.group_by, limit=args.limit,
+    )  # fmt: skip
     model, processor = load_model_from(args)
     usages = run_usage(model, processor, domains, args.out, bad, args.batch_size, args.measure, args.model)
     if bad.total:
