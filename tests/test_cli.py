@@ -1,9 +1,12 @@
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 from sphinx_x.cli import main
+
+from .scripted import ScriptedAnswers
 
 
 def test_info_json_of_sphinx_x_tiny(capsys):
@@ -29,22 +32,55 @@ def test_info_rejects_a_bad_size_and_an_unknown_preset(capsys):
     assert "known presets: sphinx-x-tiny" in capsys.readouterr().err
 
 
-def test_chat_answers_on_a_toy_model(tmp_path, capsys):
+def scripted_loading(monkeypatch, answers: list[str]) -> list:
+    """`sphinx-x chat` loads its model through sphinx_x.loading: make that model answer `answers`."""
+    from sphinx_x import loading
+
+    real, loaded = loading.load_model, []
+
+    def load_and_script(*args, **kwargs):
+        model, processor = real(*args, **kwargs)
+        ScriptedAnswers(model, processor.tokenizer, answers).__enter__()
+        loaded.append((model, processor))
+        return model, processor
+
+    monkeypatch.setattr(loading, "load_model", load_and_script)
+    return loaded
+
+
+def test_chat_streams_the_answer_and_draws_its_boxes(tmp_path, capsys, monkeypatch):
     image = tmp_path / "picture.png"
     Image.new("RGB", (80, 40), (10, 200, 30)).save(image)
-    assert main(["chat", "--image", str(image), "--max-new-tokens", "6", "--seed", "0", "What is it?"]) == 0
-    assert "untrained" in capsys.readouterr().err
+    scripted_loading(monkeypatch, ["<p>the field</p> [0.10, 0.05, 0.60, 0.40]"])
+    argv = ["chat", "--image", str(image), "--max-new-tokens", "40", "--temperature", "0",
+            "--boxes-out", str(tmp_path / "boxes.png"), "Where is the field?"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "untrained" in captured.err
+    assert captured.out.splitlines()[0] == "<p>the field</p> [0.10, 0.05, 0.60, 0.40]"
+    assert f"boxes and points drawn on the image: {tmp_path / 'boxes.png'}" in captured.out
+    drawn = Image.open(tmp_path / "boxes.png")
+    assert drawn.size == (80, 40) and drawn.getpixel((8, 10)) != (10, 200, 30)  # the box's left edge, x = 8
 
 
-def test_chat_on_a_saved_model_folder(tmp_path, capsys, toy_model, toy_processor):
-    toy_model.save_pretrained(tmp_path / "model")
+def test_chat_on_a_saved_model_folder_keeps_its_dtype(
+    tmp_path, capsys, monkeypatch, toy_model, toy_processor
+):
+    toy_model.to(torch.bfloat16).save_pretrained(tmp_path / "model")
     toy_processor.save_pretrained(tmp_path / "model")
-    assert (
-        main(
-            ["chat", "--model", str(tmp_path / "model"), "--temperature", "0", "--max-new-tokens", "4", "Hi"]
-        )
-        == 0
-    )
+    loaded = scripted_loading(monkeypatch, ["Hello there."])
+    argv = ["chat", "--model", str(tmp_path / "model"), "--temperature", "0", "--max-new-tokens", "8", "Hi"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Hello there."
+    assert loaded[0][0].dtype == torch.bfloat16  # saved in bf16, loaded as bf16 unless told otherwise
+    assert main([*argv, "--dtype", "float32"]) == 0 and loaded[1][0].dtype == torch.float32
+
+
+def test_chat_on_a_gpu_without_one_is_a_clear_error(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["chat", "--device", "cuda", "Hi"]) == 2
+    assert "--device cuda: torch" in capsys.readouterr().err
 
 
 def test_chat_reports_a_broken_image(tmp_path, capsys):

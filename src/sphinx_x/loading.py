@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from .config import LEGACY_IMAGE_TOKEN_ID
 from .model.sphinx import SphinxXForConditionalGeneration
@@ -27,6 +28,7 @@ from .processing.tokenizer import add_image_token, train_toy_tokenizer
 
 logger = logging.getLogger(__name__)
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -134,12 +136,21 @@ def load_folder(folder: Path, dtype: torch.dtype | None = None):
         raise ModelFolderError(f"{folder}: no config.json: not a sphinx-x model folder")
     try:
         model = SphinxXForConditionalGeneration.from_pretrained(folder, dtype=dtype or "auto")
-    except (OSError, RuntimeError) as error:  # safetensors and torch report damaged files this way
+    except (OSError, RuntimeError, SafetensorError) as error:  # how damaged weights files are reported
         raise ModelFolderError(
             f"{folder}: the weights cannot be read ({weights_files(folder)}): {error}"
         ) from None
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelFolderError(
+            f"{folder}: no tokenizer ({' or '.join(TOKENIZER_FILES)}); copy the model's tokenizer there"
+        )
     if (folder / "processor_config.json").is_file():
-        processor = SphinxXProcessor.from_pretrained(folder)
+        try:
+            processor = SphinxXProcessor.from_pretrained(folder)
+        except (OSError, ValueError, TypeError) as error:
+            raise ModelFolderError(
+                f"{folder}: processor_config.json or the tokenizer cannot be read: {error}"
+            ) from None
     else:
         processor = legacy_processor(folder, model)
     processor.check_matches(model.config)

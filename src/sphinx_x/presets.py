@@ -133,7 +133,9 @@ def _toy(llm: Callable) -> SphinxXConfig:
     )  # fmt: skip
 
 
-ASSEMBLE = "assemble from public weights: `sphinx-x convert assemble` ({})"
+RELEASED_TINY = "release SPHINX-Tiny / -Tiny-1k (`convert accessory`); or `convert assemble`"
+ASSEMBLED = "`convert assemble` from {} + CLIP-ConvNeXt-XXL + DINOv2-g"
+TOY = "random init + toy tokenizer (trains on a CPU)"
 
 
 @dataclass(frozen=True)
@@ -154,20 +156,13 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in [
-        Preset("sphinx-x-tiny", lambda: _full(tinyllama_1b), "TinyLlama-1.1B",
-               ASSEMBLE.format("TinyLlama + CLIP-ConvNeXt-XXL + DINOv2-g")),
-        Preset("sphinx-x-intern2", lambda: _full(internlm2_7b), "InternLM2-7B",
-               ASSEMBLE.format("InternLM2 + CLIP-ConvNeXt-XXL + DINOv2-g")),
-        Preset("sphinx-x-plus", lambda: _full(llama2_13b), "LLaMA2-13B",
-               ASSEMBLE.format("LLaMA2-13B + CLIP-ConvNeXt-XXL + DINOv2-g")),
-        Preset("sphinx-x-plus-2k", lambda: _full(llama2_13b, grid=3), "LLaMA2-13B",
-               ASSEMBLE.format("LLaMA2-13B + CLIP-ConvNeXt-XXL + DINOv2-g")),
-        Preset("sphinx-x-moe", lambda: _full(mixtral_8x7b), "Mixtral-8x7B",
-               ASSEMBLE.format("Mixtral-8x7B + CLIP-ConvNeXt-XXL + DINOv2-g")),
-        Preset("sphinx-x-toy", lambda: _toy(toy_llama), "toy Llama (2 layers, width 64)",
-               "random init, toy tokenizer (trains on a CPU)", toy=True),
-        Preset("sphinx-x-toy-moe", lambda: _toy(toy_mixtral), "toy Mixtral (4 experts, top-2)",
-               "random init, toy tokenizer (trains on a CPU)", toy=True),
+        Preset("sphinx-x-tiny", lambda: _full(tinyllama_1b), "TinyLlama-1.1B", RELEASED_TINY),
+        Preset("sphinx-x-intern2", lambda: _full(internlm2_7b), "InternLM2-7B", ASSEMBLED.format("InternLM2-7B")),
+        Preset("sphinx-x-plus", lambda: _full(llama2_13b), "LLaMA2-13B", ASSEMBLED.format("LLaMA2-13B")),
+        Preset("sphinx-x-plus-2k", lambda: _full(llama2_13b, grid=3), "LLaMA2-13B", ASSEMBLED.format("LLaMA2-13B")),
+        Preset("sphinx-x-moe", lambda: _full(mixtral_8x7b), "Mixtral-8x7B", ASSEMBLED.format("Mixtral-8x7B")),
+        Preset("sphinx-x-toy", lambda: _toy(toy_llama), "toy Llama (2 layers, width 64)", TOY, toy=True),
+        Preset("sphinx-x-toy-moe", lambda: _toy(toy_mixtral), "toy Mixtral (4 routed FFNs, top-2)", TOY, toy=True),
     ]
 }  # fmt: skip
 

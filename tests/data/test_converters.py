@@ -5,6 +5,7 @@ divide by the long side (200)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -49,6 +50,7 @@ def answers(record):
 # -- language -----------------------------------------------------------------------------------
 
 
+@pytest.mark.converts("sharegpt")
 def test_sharegpt_normalises_roles_drops_system_and_trailing_questions(tmp_path):
     source = write_json(tmp_path / "sharegpt.json", [
         {"id": "a", "conversations": [{"from": "system", "value": "be nice"}, {"from": "human", "value": "Hi"},
@@ -68,6 +70,7 @@ def test_sharegpt_normalises_roles_drops_system_and_trailing_questions(tmp_path)
     )
 
 
+@pytest.mark.converts("ultrachat")
 def test_ultrachat_both_releases_and_a_malformed_line(tmp_path):
     source = tmp_path / "ultrachat.jsonl"
     source.write_text(
@@ -81,6 +84,7 @@ def test_ultrachat_both_releases_and_a_malformed_line(tmp_path):
     assert bad.reasons[f"{source}:2"].startswith("malformed JSON line")
 
 
+@pytest.mark.converts("flan", "mathinstruct", "metamathqa", "openorca", "wizardcoder")
 @pytest.mark.parametrize(
     "kind, entry, question, answer",
     [
@@ -102,6 +106,7 @@ def test_single_turn_language_formats(tmp_path, kind, entry, question, answer):
     ]
 
 
+@pytest.mark.converts("metamathqa")
 def test_parquet_sources_stream(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -121,6 +126,7 @@ def coco_file(tmp_path, annotations, categories, images=None, name="instances.js
     )
 
 
+@pytest.mark.converts("coco-detection")
 def test_coco_detection_groups_boxes_by_category_and_skips_crowds(tmp_path):
     source = coco_file(tmp_path, [
         {"id": 10, "image_id": 1, "bbox": [20, 10, 40, 20], "category_id": 3, "iscrowd": 0},
@@ -146,6 +152,7 @@ def test_coco_detection_groups_boxes_by_category_and_skips_crowds(tmp_path):
     assert bad.total == 0
 
 
+@pytest.mark.converts("coco-detection")
 def test_center_padding_shifts_boxes(tmp_path):
     source = coco_file(
         tmp_path,
@@ -156,6 +163,7 @@ def test_center_padding_shifts_boxes(tmp_path):
     assert answers(records[0]) == ["<p>sky</p> [0.00, 0.25, 1.00, 0.75]"]
 
 
+@pytest.mark.converts("coco-keypoints")
 def test_coco_keypoints_names_visible_points(tmp_path):
     names = ["nose", "left_eye"]
     source = coco_file(tmp_path, [
@@ -169,6 +177,7 @@ def test_coco_keypoints_names_visible_points(tmp_path):
     assert answers(record) == ["<p>nose</p> [0.20, 0.10]"]
 
 
+@pytest.mark.converts("coco-layout")
 def test_coco_layout_in_reading_order(tmp_path):
     source = coco_file(tmp_path, [
         {"id": 1, "image_id": 1, "bbox": [0, 50, 200, 50], "category_id": 1},
@@ -179,6 +188,7 @@ def test_coco_layout_in_reading_order(tmp_path):
     assert record["task"] == "layout"
 
 
+@pytest.mark.converts("openimages")
 def test_openimages_reads_normalised_csv_and_image_sizes(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -200,6 +210,7 @@ def test_openimages_reads_normalised_csv_and_image_sizes(tmp_path):
     assert bad.total == 1 and "missing.jpg" in next(iter(bad.reasons.values()))
 
 
+@pytest.mark.converts("imagenet")
 def test_imagenet_class_folders_with_synset_names(tmp_path):
     train = tmp_path / "train"
     for wnid in ("n01440764", "n01443537"):
@@ -216,6 +227,7 @@ def test_imagenet_class_folders_with_synset_names(tmp_path):
     assert questions(records[0])[0].removeprefix("<image>\n") in set(prompts.CLASSIFY)
 
 
+@pytest.mark.converts("refcoco")
 def test_refcoco_keeps_the_split_and_asks_both_ways(tmp_path):
     coco_file(
         tmp_path,
@@ -235,6 +247,7 @@ def test_refcoco_keeps_the_split_and_asks_both_ways(tmp_path):
     assert answers(record) == ["[0.10, 0.05, 0.30, 0.15]", "the guy"]
 
 
+@pytest.mark.converts("visual-genome")
 def test_visual_genome_regions(tmp_path):
     write_json(tmp_path / "image_data.json", [{"image_id": 9, "width": 200, "height": 100, "url": "x/9.jpg"}])
     write_json(tmp_path / "region_descriptions.json", [
@@ -247,6 +260,7 @@ def test_visual_genome_regions(tmp_path):
     assert bad.total == 1
 
 
+@pytest.mark.converts("flickr30k")
 def test_flickr30k_entities_grounded_captions(tmp_path):
     (tmp_path / "Sentences").mkdir()
     (tmp_path / "Annotations").mkdir()
@@ -270,6 +284,7 @@ def test_flickr30k_entities_grounded_captions(tmp_path):
 # -- vision-language ----------------------------------------------------------------------------
 
 
+@pytest.mark.converts("vqav2")
 def test_vqav2_joins_questions_and_answers_per_image(tmp_path):
     write_json(tmp_path / "v2_OpenEnded_mscoco_train2014_questions.json", {"data_subtype": "train2014", "questions": [
         {"question_id": 1, "image_id": 7, "question": "What color?"},
@@ -290,6 +305,7 @@ def test_vqav2_joins_questions_and_answers_per_image(tmp_path):
     assert bad.total == 1
 
 
+@pytest.mark.converts("gqa")
 def test_max_turns_splits_an_image_into_records(tmp_path):
     write_json(tmp_path / "train_balanced_questions.json", {
         str(i): {"imageId": "n1", "question": f"q{i}?", "answer": f"a{i}", "fullAnswer": "..."} for i in range(5)
@@ -300,6 +316,7 @@ def test_max_turns_splits_an_image_into_records(tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.converts("chartqa", "docvqa", "infographicsvqa", "textvqa", "vizwiz")
 @pytest.mark.parametrize(
     "kind, content, image, question, answer",
     [
@@ -328,6 +345,7 @@ def test_vqa_formats(tmp_path, kind, content, image, question, answer):
     assert bad.total == 0
 
 
+@pytest.mark.converts("ocrvqa")
 def test_ocrvqa_keeps_the_training_split(tmp_path):
     write_json(tmp_path / "dataset.json", {
         "1": {"imageURL": "http://x/51.jpg", "questions": ["Who wrote this book?", "Is this a comic?"],
@@ -338,6 +356,7 @@ def test_ocrvqa_keeps_the_training_split(tmp_path):
     assert (record["image"], answers(record)) == ("1.jpg", ["Ann", "No"])
 
 
+@pytest.mark.converts("ai2d", "scienceqa")
 def test_ai2d_and_scienceqa_multiple_choice(tmp_path):
     write_json(tmp_path / "ai2d" / "questions" / "4.png.json", {"imageName": "4.png", "questions": {
         "Which is a producer?": {"abcLabel": False, "answerTexts": ["fox", "grass"], "correctAnswer": 1, "questionId": "4.png-0"},
@@ -360,6 +379,7 @@ def test_ai2d_and_scienceqa_multiple_choice(tmp_path):
     assert answers(with_image) == ["B"] and "image" not in text_only and answers(text_only) == ["A"]
 
 
+@pytest.mark.converts("tabfact", "wtq")
 def test_tables_are_rendered_once_and_asked_about(tmp_path):
     (tmp_path / "all_csv").mkdir()
     (tmp_path / "all_csv" / "1-1.html.csv").write_text("team#points\nreds#3\nblues#5\n")
@@ -386,6 +406,7 @@ def test_tables_are_rendered_once_and_asked_about(tmp_path):
     assert (out_images / record["image"]).is_file()
 
 
+@pytest.mark.converts("coco-captions", "llava")
 def test_coco_captions_and_llava(tmp_path):
     source = write_json(tmp_path / "captions_train2017.json", {
         "images": [{"id": 1, "file_name": "000001.jpg"}],
@@ -407,6 +428,7 @@ def test_coco_captions_and_llava(tmp_path):
     assert "image" not in text_only and text_only["conversations"][0]["value"] == "Hi"
 
 
+@pytest.mark.converts("docbank")
 def test_docbank_reading_spotting_and_layout(tmp_path):
     Image.new("RGB", (200, 100), "white").save(tmp_path / "page_ori.jpg")
     rows = [
@@ -426,14 +448,144 @@ def test_docbank_reading_spotting_and_layout(tmp_path):
     ]
 
 
+# -- the rest of Table 1 ----------------------------------------------------------------------------
+
+
+@pytest.mark.converts("unipose")
+def test_unipose_names_the_category_and_its_own_keypoints(tmp_path):
+    source = coco_file(tmp_path, [
+        {"id": 1, "image_id": 1, "bbox": [20, 0, 80, 100], "category_id": 7, "num_keypoints": 2,
+         "keypoints": [40, 20, 2, 60, 40, 1, 0, 0, 0]},
+    ], [{"id": 7, "name": "horse", "keypoints": ["left_eye", "nose", "tail"], "skeleton": []}])  # fmt: skip
+    (record,), _ = run("unipose", [source], tmp_path)
+    assert record["id"] == "unipose-1" and record["task"] == "pose"
+    assert questions(record)[0].removeprefix("<image>\n") in one_of(
+        prompts.KEYPOINTS_OF, category="horse", box="[0.10, 0.00, 0.50, 0.50]"
+    )
+    assert answers(record) == [
+        "<p>left eye</p> [0.20, 0.10] <p>nose</p> [0.30, 0.20]"
+    ]  # v = 1 counts: labelled
+
+
+@pytest.mark.converts("m6doc")
+def test_m6doc_is_coco_format_layout(tmp_path):
+    source = coco_file(tmp_path, [{"id": 1, "image_id": 1, "bbox": [0, 0, 200, 20], "category_id": 3}],
+                       [{"id": 3, "name": "headline"}], name="m6doc_train.json")  # fmt: skip
+    (record,), _ = run("m6doc", [source], tmp_path)
+    assert answers(record) == ["<p>headline</p> [0.00, 0.00, 1.00, 0.10]"] and record["task"] == "layout"
+
+
+@pytest.mark.converts("clevr", "dvqa", "visual-genome-qa")
+def test_clevr_dvqa_and_visual_genome_qa(tmp_path):
+    write_json(tmp_path / "CLEVR_train_questions.json", {"info": {"split": "train"}, "questions": [
+        {"image_index": 0, "image_filename": "CLEVR_train_000000.png", "question": "Are there more cubes than spheres?",
+         "answer": "yes", "question_family_index": 1, "split": "train", "program": []},
+        {"image_index": 0, "image_filename": "CLEVR_train_000000.png", "question": "How many cubes?", "answer": 2},
+    ]})  # fmt: skip
+    (record,), _ = run("clevr", [tmp_path / "CLEVR_train_questions.json"], tmp_path)
+    assert record["image"] == "CLEVR_train_000000.png" and record["task"] == "clevr"
+    assert questions(record) == ["<image>\nAre there more cubes than spheres?" + Q, "How many cubes?" + Q]
+    assert answers(record) == ["yes", "2"]
+
+    write_json(tmp_path / "dvqa" / "train_qa.json", [
+        {"image": "bar_train_00000000.png", "question": "What is the label of the third bar?", "answer": "cheek",
+         "question_id": 1, "template_id": "structure", "answer_bbox": [10, 20, 30, 40]}])  # fmt: skip
+    (record,), _ = run("dvqa", [tmp_path / "dvqa"], tmp_path)
+    assert (record["image"], answers(record), record["task"]) == ("bar_train_00000000.png", ["cheek"], "dvqa")
+
+    write_json(tmp_path / "question_answers.json", [
+        {"id": 10, "qas": [{"qa_id": 1, "image_id": 10, "question": "What color is the car?", "answer": "White.",
+                            "a_objects": [], "q_objects": []}]},
+        {"id": 11, "qas": []},
+    ])  # fmt: skip
+    (record,), bad = run("visual-genome-qa", [tmp_path / "question_answers.json"], tmp_path)
+    assert (record["id"], record["image"], answers(record)) == ("vgqa-10", "10.jpg", ["White"])
+    assert bad.total == 1  # an image without questions
+
+
+@pytest.mark.converts("geometry3k")
+def test_geometry3k_multiple_choice_with_the_diagram(tmp_path):
+    write_json(tmp_path / "geometry3k" / "train" / "2" / "data.json", {
+        "id": 2, "problem_text": "Find x.", "choices": ["3", "4", "5", "6"], "answer": "C",
+        "problem_type_graph": ["Triangle"], "problem_type_goal": ["Length"], "source": "McGraw-Hill"})  # fmt: skip
+    write_json(tmp_path / "geometry3k" / "train" / "3" / "data.json",
+               {"id": 3, "problem_text": "Find y.", "choices": ["1", "2"], "answer": "E"})  # fmt: skip
+    (record,), bad = run("geometry3k", [tmp_path / "geometry3k"], tmp_path)
+    assert record["id"] == "geo3k-train-2" and record["image"] == "train/2/img_diagram.png"
+    assert questions(record) == ["<image>\nFind x.\nA. 3\nB. 4\nC. 5\nD. 6" + prompts.OPTION_LETTER]
+    assert answers(record) == ["C"] and "answer 'E'" in next(iter(bad.reasons.values()))
+
+
+@pytest.mark.converts("due")
+def test_due_documents_render_the_first_page_and_ask_each_key(tmp_path):
+    import pymupdf
+
+    (tmp_path / "DeepForm" / "pdfs").mkdir(parents=True)
+    with pymupdf.open() as document:
+        document.new_page(width=200, height=100).insert_text((20, 40), "ADVERTISER: ACME")
+        document.save(tmp_path / "DeepForm" / "pdfs" / "doc1.pdf")
+    (tmp_path / "DeepForm" / "train").mkdir()
+    (tmp_path / "DeepForm" / "train" / "document.jsonl").write_text(
+        json.dumps({"name": "doc1", "language": "en", "split": "train", "annotations": [
+            {"id": "0", "key": "advertiser", "values": [{"value": "ACME", "value_variants": ["Acme Inc"]}]},
+            {"id": "1", "key": "gross_amount", "values": [{"value": "1,200.00"}]},
+            {"id": "2", "key": "flight_from", "values": []}]}) + "\n"
+        + json.dumps({"name": "missing", "split": "train", "annotations": []}) + "\n"
+    )  # fmt: skip
+    records, bad = run("due", [tmp_path / "DeepForm"], tmp_path, image_out=tmp_path / "rendered")
+    (record,) = records
+    assert record["id"] == "due-doc1" and record["task"] == "key-value"
+    assert questions(record)[0].removeprefix("<image>\n") in one_of(prompts.KEY_VALUE, key="advertiser")
+    assert questions(record)[1] in one_of(prompts.KEY_VALUE, key="gross amount")
+    assert answers(record) == ["ACME", "1,200.00"]  # a key without a value is not asked
+    assert Image.open(tmp_path / "rendered" / record["image"]).size == (400, 200)  # 144 dpi
+    assert "no missing.pdf" in next(iter(bad.reasons.values()))
+
+
+@pytest.mark.converts("laion-gpt4v", "visualmrc")
+def test_visualmrc_and_laion_gpt4v(tmp_path):
+    source = tmp_path / "visualmrc.jsonl"
+    source.write_text(json.dumps({"id": "vm1", "image_filename": "screenshot/a.png", "url": "https://x.org",
+                                  "qa_data": [{"id": 1, "question": {"text": "What is this page about?"},
+                                               "answer": {"text": "It is about tea."}}]}) + "\n")  # fmt: skip
+    (record,), _ = run("visualmrc", [source], tmp_path)
+    assert (record["id"], record["image"]) == ("vmrc-vm1", "screenshot/a.png")
+    assert questions(record) == ["<image>\nWhat is this page about?"] and answers(record) == [
+        "It is about tea."
+    ]
+
+    source = write_json(tmp_path / "laion_gpt4v.json", [
+        {"link": "https://example.com/cat.png?size=large", "caption": "A grey cat sleeps on a red sofa."},
+        {"link": "https://example.com/noext", "caption": " "}])  # fmt: skip
+    (record,), bad = run("laion-gpt4v", [source], tmp_path)
+    name = hashlib.sha1(b"https://example.com/cat.png?size=large").hexdigest()[:16] + ".png"
+    assert record["image"] == name and answers(record) == ["A grey cat sleeps on a red sofa."]
+    assert questions(record)[0].removeprefix("<image>\n") in set(prompts.DETAILED_CAPTION)
+    assert "caption: expected a non-empty string" in next(iter(bad.reasons.values()))
+
+
 # -- the driver -----------------------------------------------------------------------------------
 
 
-def test_every_kind_has_a_test_here():
-    text = Path(__file__).read_text()
-    assert [kind for kind in CONVERTERS if f'"{kind}"' not in text] == []
+def test_every_kind_has_a_test_that_converts_it():
+    """Each kind is named by a `converts` marker, and tests/data/conftest.py fails a marked test
+    that does not convert a record of every kind it names."""
+    import importlib
+
+    named = set()
+    for path in Path(__file__).parent.glob("test_converters*.py"):
+        module = importlib.import_module(f"{__package__}.{path.stem}")
+        for test in vars(module).values():
+            named |= {
+                kind
+                for mark in getattr(test, "pytestmark", [])
+                if mark.name == "converts"
+                for kind in mark.args
+            }
+    assert sorted(set(CONVERTERS) - named) == []
 
 
+@pytest.mark.converts("coco-detection")
 def test_same_seed_same_bytes_and_cli(tmp_path, capsys):
     source = coco_file(tmp_path, [{"id": i, "image_id": 1, "bbox": [i, i, 5, 5], "category_id": i % 3} for i in range(9)],
                        [{"id": i, "name": f"thing{i}"} for i in range(3)])  # fmt: skip
@@ -461,6 +613,7 @@ def test_same_seed_same_bytes_and_cli(tmp_path, capsys):
     )
 
 
+@pytest.mark.converts("coco-detection")
 def test_converters_stream_memory_stays_flat(tmp_path, monkeypatch):
     """Peak Python memory converting 20x the annotations stays within 2x (a json.load would grow 20x)."""
     import tracemalloc

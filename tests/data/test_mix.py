@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from sphinx_x.cli import main
-from sphinx_x.data.mix import copies, median, mix
-from sphinx_x.data.records import BadRecords, read_mixture, read_records
+from sphinx_x.data.mix import median, mix
+from sphinx_x.data.records import BadRecords, draws, read_mixture, read_records
 
 
 def record(i: int, image: str | None = None) -> dict:
@@ -62,6 +62,17 @@ def test_weights_counts_and_image_paths(tmp_path):
     )
     assert [r["source"] for r in lines] != sorted(r["source"] for r in lines)  # shuffled across sources
 
+    # A fractional weight means what it means in training: the trainer's first epoch draws the same records.
+    from sphinx_x.train.data import epoch_records
+
+    sources = read_mixture(config)
+    trained = epoch_records(
+        [(source, read_records(source, BadRecords())) for source in sources], epoch=0, seed=7
+    )
+    assert sorted(r.index for r in trained if r.type == "language") == sorted(
+        int(r["id"][1:]) - 100 for r in lines if r["source"] == "text"
+    )
+
     # The output is a training mixture: records keep their own type for the type-batched sampler.
     (source,) = read_mixture(tmp_path / "out" / "mixture.yaml")
     loaded = read_records(source, BadRecords())
@@ -104,7 +115,9 @@ def test_memory_stays_flat_as_sources_grow(tmp_path, monkeypatch):
 
 
 def test_helpers():
-    assert copies(2.0, 0) == 2 and copies(0.5, 0) == 1 and copies(0.5, 2**63 - 1) == 0
+    assert draws(2.0, 0, "s", 0) == 2 and draws(1.0, 5, "t", 3) == 1 and draws(0.0, 0, "s", 0) == 0
+    halves = [draws(0.5, 0, "s", index) for index in range(2000)]
+    assert set(halves) == {0, 1} and 900 < sum(halves) < 1100  # a fair, seeded coin per record
     from collections import Counter
 
     assert (

@@ -27,6 +27,7 @@ EXAMPLES = {
         {"accuracy": 1.0},
     ),
     "scienceqa": ({"prediction": "The answer is A.", "answer": "A"}, {"accuracy": 1.0}),
+    "choice": ({"prediction": "B. two", "answer": "B", "options": {"A": "one", "B": "two"}, "group": "q1"}, {"accuracy": 1.0}),
     "seed": ({"prediction": "C) bird", "answer": "C"}, {"accuracy": 1.0}),
     "mmmu": (
         {"prediction": "(D)", "answer": "D", "options": {"A": "1", "B": "2", "C": "3", "D": "4"}},
@@ -42,7 +43,27 @@ EXAMPLES = {
         },
         {"acc50": 1.0, "miou": 1.0},
     ),  # fmt: skip
-}
+    "qbench": ({"prediction": "B.", "answer": "B", "answer_text": "Low", "type": "how"}, {"accuracy": 1.0, "type/how": 1.0}),
+    "ocrvqa": ({"prediction": "Ann Lee ", "answers": ["ann lee"]}, {"accuracy": 1.0}),
+    "cmmmu": ({"prediction": "(B)", "answer": "B", "question_type": "选择", "options": {"A": "1", "B": "2"}, "category": "数学"},
+              {"accuracy": 1.0, "discipline/科学": 1.0}),
+    "screenspot": ({"prediction": "[0.60, 0.20]", "bbox": [100, 20, 50, 40], "width": 200, "height": 100, "padding": "corner",
+                    "platform": "web", "data_type": "icon"}, {"accuracy": 1.0, "platform/web/icon": 1.0}),
+    "mvbench": ({"prediction": "(A) x", "answer": "(A) x", "category": "action_count"}, {"category/action_count": 1.0}),
+    # judge-scored metrics read the judge's fields when a record already has them (a judged file scored again)
+    "mmvet": ({"prediction": "x", "question": "q", "answer": "a", "capability": ["ocr"], "judge_score": 0.4},
+              {"total": 0.4, "capability/ocr": 0.4}),
+    "llava-bench": ({"prediction": "x", "question": "q", "gpt4_answer": "a", "caption": "c", "category": "conv",
+                     "judge_scores": [8, 6]}, {"relative": 0.75}),
+    "mathvista": ({"prediction": "4", "query": "q", "answer": "4", "question_type": "free_form", "answer_type": "integer"},
+                  {"accuracy": 1.0}),  # a rule extracts "4": no judge needed
+    "hallusion": ({"prediction": "Yes", "question": "q", "gt_answer_details": "d", "category": "VD", "subcategory": "chart",
+                   "set_id": "0", "question_id": "0", "figure_id": "0", "judge_verdict": 1}, {"aAcc": 1.0, "qAcc": 1.0}),
+    "mmvp": ({"prediction": "(a)", "question": "q (a) x (b) y", "answer": "(a)", "pair": 0, "judge_verdict": "yes"},
+             {"question_accuracy": 1.0, "incomplete_pairs": 1}),
+    "videobench": ({"prediction": "C", "question": "q", "answer": "C", "category": "MOT", "judge_choice": "C"},
+                   {"category/MOT": 1.0}),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("metric", [m for m in METRICS if m != "vqa-lmms"])

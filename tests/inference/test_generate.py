@@ -62,11 +62,29 @@ def test_sampling_is_reproducible_with_a_seed(toy_model, toy_processor):
     assert generate(toy_model, toy_processor.tokenizer, batch, settings) == first
 
 
+def test_a_sampled_answer_depends_on_its_own_seed_not_on_its_batch(
+    toy_model, toy_processor, mixed_batch_inputs
+):
+    conversations, images = mixed_batch_inputs
+    prompts = [turns[:1] for turns in conversations]
+    settings = DecodingSettings(max_new_tokens=8, temperature=1.0, top_p=0.95)
+    together = generate(
+        toy_model, toy_processor.tokenizer, toy_processor(prompts, images), settings, seeds=[11, 12, 13]
+    )
+    alone = [
+        generate(
+            toy_model, toy_processor.tokenizer, toy_processor([prompt], [image]), settings, seeds=[seed]
+        )[0]
+        for prompt, image, seed in zip(prompts, images, [11, 12, 13], strict=True)
+    ]
+    assert together == alone and len(set(together)) > 1
+
+
 def test_top_p_keeps_only_the_nucleus():
     logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
     settings = DecodingSettings(temperature=1.0, top_p=0.75)
     generator = torch.Generator().manual_seed(0)
-    picks = {choose_next_tokens(logits, settings, generator).item() for _ in range(200)}
+    picks = {choose_next_tokens(logits, settings, [generator]).item() for _ in range(200)}
     assert picks == {0, 1}
     assert choose_next_tokens(logits, DecodingSettings(temperature=0), None).item() == 0
 

@@ -14,8 +14,10 @@ def test_mixed_batch_trains_everything_but_the_experts(toy_model, toy_processor,
     assert batch["views_skipped"].tolist()[0] == [False, False, False, True, True]
     assert batch["views_skipped"].tolist()[2] == [False, False, True, False, True]
     toy_model.train()
+    projected = []
+    toy_model.projector.register_forward_hook(lambda _m, args, _o: projected.append(args[0].requires_grad))
     output = toy_model(**batch)
-    assert torch.isfinite(output.loss)
+    assert torch.isfinite(output.loss) and projected == [False]  # no graph through the frozen experts
     assert output.supervised_tokens == (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
     output.loss.backward()
     for name in ("projector.linear.weight", "projector.norm.weight", "visual_tokens.start_img",
@@ -45,14 +47,23 @@ def test_skipped_sub_images_are_never_encoded(toy_model, toy_processor, mixed_ba
 
 def test_loss_only_counts_supervised_tokens(toy_model, toy_processor, mixed_batch_inputs):
     conversations, images = mixed_batch_inputs
-    batch = toy_processor(conversations[:1], images[:1], add_generation_prompt=False)
-    reference = toy_model(**batch).loss
-    changed = batch["input_ids"].clone()
-    prompt_positions = (batch["labels"] == IGNORE_INDEX) & (changed != toy_model.config.image_token_id)
-    # Changing the EOS after the last answer must not change the loss: nothing predicts past it.
-    changed[0, -1] = 5
-    assert prompt_positions[0, -1]
-    torch.testing.assert_close(toy_model(**(batch | {"input_ids": changed})).loss, reference)
+    batch = toy_processor(conversations, images, add_generation_prompt=False, padding_side="right")
+    with torch.no_grad():
+        output = toy_model(**batch)
+    # Reference, written out: position t predicts token t + 1; only answer tokens (and their "\n###") count.
+    log_probs = torch.log_softmax(output.logits[:, :-1].float(), dim=-1)
+    targets = batch["labels"][:, 1:]
+    supervised = targets != IGNORE_INDEX
+    picked = log_probs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    torch.testing.assert_close(output.loss, -picked[supervised].mean())
+    assert output.supervised_tokens == supervised.sum() < (batch["attention_mask"][:, 1:] == 1).sum() / 2
+    # Relabelling one prompt token as supervised must change the loss: the mask is what decides.
+    prompt = (batch["labels"] == IGNORE_INDEX) & (batch["attention_mask"] == 1)
+    position = prompt[0].nonzero()[5].item()
+    relabelled = batch["labels"].clone()
+    relabelled[0, position] = batch["input_ids"][0, position]
+    with torch.no_grad():
+        assert not torch.isclose(toy_model(**(batch | {"labels": relabelled})).loss, output.loss)
 
 
 def test_mismatched_visual_token_count_names_both_counts(toy_model, toy_processor, mixed_batch_inputs):
@@ -117,3 +128,6 @@ def test_save_and_load_round_trip_gives_identical_logits(
         assert torch.equal(via_auto(**batch).logits, expected)
     state, loaded = toy_model.state_dict(), reloaded.state_dict()
     assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
+    # Loading makes new parameters: the vision experts must stay frozen, everything else trainable.
+    assert not any(parameter.requires_grad for parameter in reloaded.vision_experts.parameters())
+    assert all(parameter.requires_grad for parameter in reloaded.language_model.parameters())

@@ -21,8 +21,15 @@ def test_experts_are_frozen_and_stay_in_eval_mode():
     experts.train()
     assert not experts.training and not experts.convnext.training and not experts.dinov2.training
     assert not any(p.requires_grad for p in experts.parameters())
-    pixels = torch.randn(2, 3, 32, 32, requires_grad=True)
-    assert not experts(pixels, pixels).requires_grad
+    pixels = torch.randn(2, 3, 32, 32)
+    assert not experts(pixels, pixels).requires_grad  # frozen parameters: no graph
+    experts.requires_grad_(True)  # what the demo's pre-training does: the same forward, with gradients
+    experts(pixels, pixels).sum().backward()
+    stems = (
+        experts.convnext.embeddings.patch_embeddings.weight,
+        experts.dinov2.embeddings.patch_embeddings.projection.weight,
+    )
+    assert all(stem.grad is not None and stem.grad.abs().sum() > 0 for stem in stems)
 
 
 def test_convnext_uses_config_eps_in_every_layernorm():

@@ -1,7 +1,11 @@
+import json
+
 import pytest
-from transformers import LlamaTokenizerFast
+import torch
+from PIL import Image
 
 from sphinx_x.model.sphinx import IGNORE_INDEX
+from sphinx_x.processing.conversation import ConversationError
 from sphinx_x.processing.processor import NothingToSuperviseError, SampleTooLongError, SphinxXProcessor
 from sphinx_x.processing.tokenizer import train_toy_tokenizer
 
@@ -94,4 +98,60 @@ def test_left_padding_for_generation(toy_processor):
         [[{"role": "user", "content": "a"}], [{"role": "user", "content": "a longer question"}]]
     )
     assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()
-    assert LlamaTokenizerFast is not None
+    assert (batch["input_ids"][0][batch["attention_mask"][0] == 0] == toy_processor.pad_token_id).all()
+    assert "labels" not in batch  # a prompt has nothing to supervise
+
+
+def test_the_processor_saves_and_loads_itself(tmp_path, toy_tokenizer, toy_config):
+    processor = SphinxXProcessor.for_model(toy_tokenizer, toy_config, max_length=300, max_image_pixels=10_000,
+                                           conversation_template={"system": "Be brief.", "user_name": "Human",
+                                                                  "assistant_name": "Assistant"})  # fmt: skip
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert (
+        saved["processor_class"] == "SphinxXProcessor" and saved["grid"] == 2 and saved["max_length"] == 300
+    )
+    loaded = SphinxXProcessor.from_pretrained(tmp_path)
+    assert (loaded.max_length, loaded.max_image_pixels, loaded.template.system) == (300, 10_000, "Be brief.")
+    assert (loaded.view_sizes, loaded.padding, loaded.tokens_per_view) == (
+        {"convnext": 32, "dinov2": 32},
+        "corner",
+        17,
+    )
+    turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]
+    assert loaded.encode(turns).input_ids == processor.encode(turns).input_ids
+    assert loaded.model_input_names == ["input_ids", "attention_mask", "pixel_values_convnext", "pixel_values_dinov2",
+                                        "views_skipped", "has_image"]  # fmt: skip
+
+
+def test_chat_template_messages_with_image_parts(toy_processor):
+    image = Image.new("RGB", (64, 32), (10, 20, 30))
+    chat = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": "What is it?"}],
+        }
+    ]
+    plain = [{"role": "user", "content": "What is it?"}]
+    from_parts, from_argument = toy_processor(chat), toy_processor([plain], [image])
+    assert torch.equal(from_parts["input_ids"], from_argument["input_ids"])
+    assert torch.equal(from_parts["pixel_values_dinov2"], from_argument["pixel_values_dinov2"])
+    rendered = toy_processor.apply_chat_template(chat)
+    assert rendered.startswith("<image>") and rendered.endswith("### Human: What is it?\n### Assistant:")
+    two = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "image", "image": image},
+                                        {"type": "text", "text": "Compare."}]}]  # fmt: skip
+    with pytest.raises(ConversationError, match="holds 2 images; SPHINX-X takes one"):
+        toy_processor(two)
+    with pytest.raises(ConversationError, match=r"content\[0\]: expected a text or image part"):
+        toy_processor([{"role": "user", "content": [{"type": "audio"}]}])
+
+
+def test_prompts_are_token_lists_that_decode_and_typed_control_tokens_stay_text(toy_processor):
+    image = Image.new("RGB", (64, 32))
+    sample = toy_processor.encode([{"role": "user", "content": "Say <image> and </s> please"}], image, True)
+    visual = toy_processor.visual_token_count(64, 32)
+    assert sample.input_ids.count(toy_processor.image_token) == visual  # only the real placeholders
+    assert toy_processor.tokenizer.eos_token_id not in sample.input_ids
+    decoded = toy_processor.tokenizer.decode(sample.input_ids)
+    # A typed "<image>" is LLaVA's placeholder, dropped (the image block sits after BOS); "</s>" is text.
+    assert decoded.count("<image>") == visual and "Human: Say  and </s> please" in decoded

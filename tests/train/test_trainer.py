@@ -10,6 +10,7 @@ import yaml
 
 from sphinx_x import SphinxXForConditionalGeneration
 from sphinx_x.cli import main
+from sphinx_x.loading import load_model
 from sphinx_x.train.config import TrainConfig
 from sphinx_x.train.trainer import Trainer, read_losses
 
@@ -83,6 +84,23 @@ def test_mixtral_trains_its_load_balancing_loss(data, tmp_path):
         json.loads(line) for line in (tmp_path / "unbalanced" / "metrics.jsonl").read_text().splitlines()
     ]
     assert all(entry["aux_loss"] > 0.5 for entry in logged)  # still reported when not trained
+
+
+def test_a_saved_run_config_rebuilds_the_run(data, tmp_path):
+    """The run's config.yaml holds what it ran: resolved values and absolute paths, a model given in
+    memory saved as initial-model; training from it again gives the same losses."""
+    torch.manual_seed(3)
+    model, processor = load_model("sphinx-x-toy")  # built in memory, not named by the config
+    config = TrainConfig.from_dict(toy_config(data, tmp_path / "first", max_steps=3) | {"optim": {
+        "global_batch_size": 4, "micro_batch_size": 2}})  # fmt: skip
+    Trainer(config, model, processor).train()
+    saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    assert saved["optim"]["lr"] == 2e-5 and saved["optim"]["aux_loss_weight"] == 0.0  # resolved, not null
+    assert saved["model"]["path"] == str((tmp_path / "first" / "initial-model").resolve())
+    assert saved["data"]["mixture"] == str(data / "mixture.yaml")
+    rerun = run_cli(saved | {"run": saved["run"] | {"out": str(tmp_path / "again")}}, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert read_losses(tmp_path / "again") == read_losses(tmp_path / "first")
 
 
 def test_bad_configs_are_named(tmp_path):

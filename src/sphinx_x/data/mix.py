@@ -8,14 +8,14 @@ an optional `seed`. Weights mean what they mean in training: 1 = each record onc
     DIR/mixture.yaml    a one-source mixture of it, ready for `sphinx-x train`
     DIR/stats.json / stats.md / stats.html   per-source counts and token statistics (also printed)
 
-Nothing is held in memory but one record: which records a fractional weight keeps, and the
-shuffle order, come from a seeded hash of (seed, source, record index, copy), and the shuffle is
-an on-disk SQLite sort by that key. Same config and seed -> the same bytes.
+Nothing is held in memory but one record: which records a fractional weight keeps (the trainer's
+rule, `records.draws`, for epoch 0), and the shuffle order, come from seeded hashes of (seed,
+source, record index), and the shuffle is an on-disk SQLite sort by that key. Same config and
+seed -> the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from .records import BadRecords, Source, entries, read_mixture, schema_problem
+from .records import BadRecords, Source, draws, entries, read_mixture, schema_problem, unit_key
 
 
 @dataclass
@@ -60,18 +60,6 @@ def median(counts: Counter) -> int:
         if seen > middle:
             return value
     return 0
-
-
-def unit_key(*parts) -> int:
-    """A seeded, uniformly distributed 63-bit integer for (seed, source, index, copy)."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
-def copies(weight: float, key: int) -> int:
-    """How many times a record is drawn: the whole part of the weight, plus one with the fraction's probability."""
-    whole, fraction = divmod(weight, 1.0)
-    return int(whole) + (key / 2**63 < fraction)
 
 
 def word_count(text: str) -> int:
@@ -109,7 +97,7 @@ def mix(config: Path, out: Path, seed: int | None = None, count_tokens: Callable
     db.execute("CREATE TABLE line (key INTEGER, text TEXT)")
     stats = []
     for number, source in enumerate(sources):
-        name = source.name or f"{number}:{Path(source.path).name}"
+        name = source.label(number)
         stats.append(add_source(db, source, name, seed, out, bad, count_tokens))
     written = write_sorted(db, out / "mixture.jsonl.partial")
     db.close()
@@ -137,7 +125,7 @@ def add_source(
             bad.add(where, problem)
             stats.bad += 1
             continue
-        drawn = copies(source.weight, unit_key(seed, name, index, "keep"))
+        drawn = draws(source.weight, seed, name, index)
         if not drawn:
             continue
         record = {**entry, "type": source.type, "source": name}

@@ -80,6 +80,7 @@ class Block:
 class OcrSummary:
     files: int = 0
     files_skipped: dict[str, str] = field(default_factory=dict)  # path -> why
+    pages_damaged: dict[str, int] = field(default_factory=dict)  # path -> pages MuPDF could not read whole
     pages_kept: int = 0
     pages_dropped: Counter = field(default_factory=Counter)  # reason -> pages
     records: int = 0
@@ -89,6 +90,10 @@ class OcrSummary:
             f"files: {self.files} read, {len(self.files_skipped)} skipped",
             *(f"  skipped {path}: {why}" for path, why in sorted(self.files_skipped.items())),
             f"pages: {self.pages_kept} kept, {sum(self.pages_dropped.values())} dropped",
+            *(
+                f"  damaged in {path}: {count} (skipped)"
+                for path, count in sorted(self.pages_damaged.items())
+            ),
             *(f"  dropped ({reason}): {count}" for reason, count in sorted(self.pages_dropped.items())),
             f"records: {self.records}",
         ]
@@ -213,6 +218,15 @@ def region_question(rng: random.Random, text_blocks: list[Block], square) -> tup
 # -- files ----------------------------------------------------------------------------------------
 
 
+# What MuPDF says when it could only read part of a page (a truncated or corrupt content stream).
+DAMAGE_SIGNS = ("premature end", "syntax error", "may not be correct", "truncated", "cannot ")
+
+
+def mupdf_messages() -> str:
+    """MuPDF's errors and warnings since the last call (they are kept off the terminal)."""
+    return pymupdf.TOOLS.mupdf_warnings(reset=True)
+
+
 def open_pdf(path: Path) -> pymupdf.Document:
     """The document, or a ValueError saying why it cannot be read."""
     try:
@@ -238,6 +252,10 @@ def build_ocr_dataset(pdf_dir: Path, out: Path, settings: OcrSettings | None = N
         raise ValueError(f"{pdf_dir}: no .pdf files")
     (out / "images").mkdir(parents=True, exist_ok=True)
     summary = OcrSummary()
+    # MuPDF prints every problem of a damaged file, without its name, many times over: we read its
+    # messages per page instead and say in the summary which file lost which pages.
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
     partial = out / "ocr.jsonl.partial"
     with open(partial, "w", encoding="utf-8") as records, tqdm(desc="OCR pages", unit=" pages") as progress:
         for path in files:
@@ -248,9 +266,12 @@ def build_ocr_dataset(pdf_dir: Path, out: Path, settings: OcrSettings | None = N
                 continue
             summary.files += 1
             name = path.relative_to(pdf_dir).with_suffix("").as_posix().replace("/", "__")
+            mupdf_messages()  # a repaired file's open-time noise is not a page's damage
             with document:
                 for number, page in enumerate(document):
-                    process_page(page, f"{name}-p{number + 1:04d}", out, settings, summary, records)
+                    process_page(
+                        page, f"{name}-p{number + 1:04d}", out, settings, summary, records, str(path)
+                    )
                     progress.update()
                     progress.set_postfix(kept=summary.pages_kept, records=summary.records)
     os.replace(partial, out / "ocr.jsonl")
@@ -259,13 +280,22 @@ def build_ocr_dataset(pdf_dir: Path, out: Path, settings: OcrSettings | None = N
 
 
 def process_page(
-    page: pymupdf.Page, page_id: str, out: Path, settings: OcrSettings, summary: OcrSummary, records
+    page: pymupdf.Page,
+    page_id: str,
+    out: Path,
+    settings: OcrSettings,
+    summary: OcrSummary,
+    records,
+    file: str,
 ) -> None:
     scale = settings.dpi / 72
     try:
         blocks, characters, bad = page_blocks(page)
-    except RuntimeError as error:  # a damaged content stream: the page goes, the file goes on
-        summary.pages_dropped[f"unreadable page ({error})"[:60]] += 1
+    except RuntimeError:  # a damaged content stream: the page goes, the file goes on
+        blocks = None
+    messages = mupdf_messages()
+    if blocks is None or any(sign in messages for sign in DAMAGE_SIGNS):  # read only in part
+        summary.pages_damaged[file] = summary.pages_damaged.get(file, 0) + 1
         return
     reason = drop_reason(blocks, characters, bad, scale, settings)
     if reason:

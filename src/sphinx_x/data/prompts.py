@@ -46,6 +46,11 @@ CAPTION = (
     "Summarise the content of the image in one sentence.",
     "What does this image show? Answer in one sentence.",
 )
+DETAILED_CAPTION = (
+    "Describe this image in detail.",
+    "Give a detailed description of the image.",
+    "What is in this picture? Describe it thoroughly.",
+)
 LAYOUT = (
     "Detect all layout elements of this page and give their categories and bounding boxes.",
     "What is the layout of this document? Give each element's category and box.",
@@ -74,4 +79,25 @@ SET_OF_MARK = (
     "The image has these marks: {marks}. Describe each mark.",
     "Marks on the image: {marks}. What does each mark show?",
     "Here are marked regions of the image: {marks}. Explain what is in each of them.",
+)
+KEYPOINTS_OF = (
+    "Detect the key points of the {category} in the region {box}.",
+    "Where are the key points of the {category} at {box}?",
+    "Locate the key points of the {category} in {box}.",
+)
+# SeeClick's grounding prompt first (ScreenSpot asks it), then variants; points are [x, y].
+GUI_POINT = (
+    'In this UI screenshot, what is the position of the element corresponding to the command "{instruction}" (with point)?',
+    'Where should I click to "{instruction}"? Answer with a point.',
+    'Give the point of the screen element for: "{instruction}".',
+)
+GUI_ELEMENT = (
+    "What is the element at {box} in this screenshot?",
+    "Describe the UI element in the region {box}.",
+    "What does the element at {box} do?",
+)
+KEY_VALUE = (
+    'What is the value for the "{key}"?',
+    "What is the {key} in this document?",
+    'Find the "{key}" in this document.',
 )

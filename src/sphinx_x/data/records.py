@@ -7,7 +7,11 @@ conversations is counted in `BadRecords` with its file and line, never fatal.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import re
+import typing
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,17 +20,38 @@ from pathlib import Path
 import ijson
 import yaml
 
+from ..typed_config import coerce
+
 
 @dataclass(frozen=True)
 class Source:
-    """One dataset of the mixture. `weight` scales how many of its records an epoch draws
-    (1 = each once, 0.5 = a seeded half, 2 = each twice)."""
+    """One dataset of the mixture. `weight` scales how many of its records an epoch draws: each
+    record `floor(weight)` times, plus once more with probability `weight - floor(weight)`, decided
+    by a seeded hash of the record (see `draws`): 1 = each once, 2 = each twice, 0.5 = about half."""
 
     path: str
     image_root: str = "."
     weight: float = 1.0
     type: str = "default"
     name: str | None = None
+
+    def label(self, number: int) -> str:
+        """The source's name in reports and in the seeded draws: `name`, else its place and file."""
+        return self.name or f"{number}:{Path(self.path).name}"
+
+
+def unit_key(*parts) -> int:
+    """A seeded, uniformly distributed 63-bit integer for any tuple of parts."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def draws(weight: float, seed: int, source: str, index: int, epoch: int = 0) -> int:
+    """How many times record `index` of `source` is drawn in `epoch`: the whole part of the weight,
+    plus one with the fraction's probability. The one rule of `sphinx-x data mix` (epoch 0) and of
+    the trainer, so a fractional weight means the same in both."""
+    whole, fraction = divmod(weight, 1.0)
+    return int(whole) + (unit_key(seed, source, index, f"epoch {epoch}") / 2**63 < fraction)
 
 
 @dataclass
@@ -35,6 +60,7 @@ class Record:
     image: Path | None
     type: str
     where: str  # "file:line", for reports
+    index: int = 0  # the entry's place in its file (bad entries counted): the key of its seeded draws
 
     def approx_length(self) -> int:
         return sum(len(str(turn.get("value", turn.get("content", "")))) for turn in self.conversations)
@@ -67,34 +93,56 @@ class BadRecords:
         head = f"{self.total} bad records skipped: " + ", ".join(
             f"{n} {why}" for why, n in sorted(self.counts.items())
         )
-        shown = [f"  {where}: {why}" for where, why in sorted(self.reasons.items())[:examples]]
+        in_order = sorted(self.reasons.items(), key=lambda item: place_order(item[0]))
+        shown = [f"  {where}: {why}" for where, why in in_order[:examples]]
         more = [f"  ... and {self.total - examples} more"] if self.total > examples else []
         return "\n".join([head, *shown, *more])
 
 
+def place_order(where: str) -> tuple:
+    """Sort key of "file:12", "file:[3]", "file:row 7": by file, then by number (":2" before ":12")."""
+    file, _, place = where.rpartition(":")
+    number = re.search(r"\d+", place)
+    return (file, int(number.group()) if number else -1, place)
+
+
 def read_mixture(path: str | Path) -> list[Source]:
-    """A YAML file: `sources: [{path, image_root, weight, type, name}]`, paths relative to the YAML."""
+    """A YAML file: `sources: [{path, image_root, weight, type, name}]`, paths relative to the YAML.
+    A source that is not what the fields expect is a `ValueError` naming `sources[i].field`."""
     path = Path(path)
-    content = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(content.get("sources"), list):
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(content, dict) or not isinstance(content.get("sources"), list):
         raise ValueError(f"{path}: expected a 'sources' list")
-    sources = []
-    for index, entry in enumerate(content["sources"]):
-        try:
-            source = Source(**entry)
-        except TypeError as error:
-            raise ValueError(f"{path}: sources[{index}]: {error}") from None
-        root = path.parent
-        sources.append(
-            Source(
-                str(root / source.path),
-                str(root / source.image_root),
-                source.weight,
-                source.type,
-                source.name,
-            )
+    return [
+        source_from(entry, f"{path}: sources[{index}]", path.parent)
+        for index, entry in enumerate(content["sources"])
+    ]
+
+
+SOURCE_FIELDS = {field.name: field for field in dataclasses.fields(Source)}
+
+
+def source_from(entry, where: str, root: Path) -> Source:
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"{where}: expected a mapping with path, image_root, weight, type, name; got {entry!r}"
         )
-    return sources
+    unknown = sorted(set(entry) - set(SOURCE_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {', '.join(SOURCE_FIELDS)}")
+    if "path" not in entry:
+        raise ValueError(f"{where}: 'path' is required (the records file)")
+    hints = typing.get_type_hints(Source)
+    values = {name: coerce(value, hints[name], f"{where}.{name}") for name, value in entry.items()}
+    if values.get("weight", 1.0) <= 0:
+        raise ValueError(
+            f"{where}.weight: must be > 0, got {values['weight']!r} (leave the source out instead)"
+        )
+    source = Source(**values)
+    return dataclasses.replace(source, path=str(root / source.path), image_root=str(root / source.image_root))
 
 
 def entries(path: Path) -> Iterator[tuple[str, object]]:
@@ -146,7 +194,7 @@ def schema_problem(entry: object) -> str | None:
 
 def read_records(source: Source, bad: BadRecords) -> list[Record]:
     records = []
-    for where, entry in entries(Path(source.path)):
+    for index, (where, entry) in enumerate(entries(Path(source.path))):
         problem = schema_problem(entry)
         if problem:
             bad.add(where, problem)
@@ -154,5 +202,5 @@ def read_records(source: Source, bad: BadRecords) -> list[Record]:
         image = Path(source.image_root) / entry["image"] if entry.get("image") else None
         # `sphinx-x data mix` output carries each record's own type; the source's type is the default.
         kind = entry["type"] if isinstance(entry.get("type"), str) else source.type
-        records.append(Record(entry["conversations"], image, kind, where))
+        records.append(Record(entry["conversations"], image, kind, where, index))
     return records

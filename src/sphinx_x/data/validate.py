@@ -2,21 +2,21 @@
 
 Checks what training would otherwise skip one by one: malformed JSON lines, records that are not
 objects, missing / empty / non-alternating turns, no assistant turn, a missing or unreadable image,
-and boxes or points outside [0, 1]. The conversation rules and the image loader are the ones the
-processor uses, so a record that passes here encodes in training.
+and boxes or points outside [0, 1]. Records are read by the trainer's streaming reader (JSON list,
+JSONL, parquet), and the conversation rules and the image loader are the ones the processor uses,
+so a record that passes here encodes in training.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..processing.conversation import ConversationError, check_alternation, to_messages
 from ..processing.images import ImageLoadError, load_image
 from ..processing.locations import parse_locations
+from .records import entries
 
 
 @dataclass(frozen=True)
@@ -45,30 +45,6 @@ class ValidationReport:
         return f"{self.files} files, {self.records} records, {self.bad_records} bad" + (
             f" ({details})" if details else ""
         )
-
-
-def entries(path: Path) -> Iterator[tuple[str, object | Problem]]:
-    """(where, record or Problem) for a JSON list or a JSONL file."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as error:
-            yield (
-                f"{path}:{error.lineno}",
-                Problem(f"{path}:{error.lineno}", "file", f"not a valid JSON list ({error.msg})"),
-            )
-            return
-        yield from ((f"{path}:[{index}]", record) for index, record in enumerate(records))
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            yield where, json.loads(line)
-        except json.JSONDecodeError as error:
-            yield where, Problem(where, "line", f"malformed JSON ({error.msg} at column {error.colno})")
 
 
 def record_problems(where: str, record, image_root: Path, decode_images: bool) -> list[Problem]:
@@ -127,10 +103,13 @@ def validate(
             continue
         report.files += 1
         root = Path(image_root) if image_root is not None else path.parent
-        for where, record in entries(path):
-            report.records += 1
-            if isinstance(record, Problem):
-                report.problems.append(record)
-            else:
-                report.problems += record_problems(where, record, root, decode_images)
+        try:
+            for where, record in entries(path):  # the trainer's reader: JSON list, JSONL or parquet
+                report.records += 1
+                if isinstance(record, Exception):  # a malformed line
+                    report.problems.append(Problem(where, "line", str(record)))
+                else:
+                    report.problems += record_problems(where, record, root, decode_images)
+        except ValueError as error:  # a broken JSON list: nothing after the break can be read
+            report.problems.append(Problem(str(path), "file", str(error)))
     return report

@@ -129,7 +129,7 @@ def pretrain_experts(
         convnext = torch.cat([pixels["convnext"] for pixels, _ in chosen]).to(device)
         dinov2 = torch.cat([pixels["dinov2"] for pixels, _ in chosen]).to(device)
         targets = {name: torch.cat([t[name] for _, t in chosen]).flatten(0, 1).to(device) for name in HEADS}
-        features = torch.cat([experts.convnext_features(convnext), experts.dinov2_features(dinov2)], dim=-1)
+        features = experts(convnext, dinov2)
         loss = dense_loss(heads, features[:, 1:].flatten(0, 1), targets)  # [:, 1:]: not the pseudo-CLS
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -120,7 +120,7 @@ def run_demo(out: str | Path, settings: DemoSettings = FULL, seed: int = 0) -> d
             seed=seed + 2000,
             device=device_for_rank(),
         )
-    trainer = Trainer(train_config(out, mixture, settings, seed), model, processor)
+    trainer = Trainer(train_config(out, mixture, settings, seed), model, processor, overwrite=True)
     summary = trainer.train()
     shutil.rmtree(out / "model", ignore_errors=True)
     shutil.copytree(summary.model_dir, out / "model")

@@ -44,8 +44,35 @@ def lmms_eval_records(result: dict) -> list[dict]:
 ADAPTERS = {"vqav2": vqav2_submission, "docvqa": docvqa_submission, "lmms-eval": lmms_eval_records}
 
 
+# The item fields each format needs, and the benchmarks whose results have them.
+NEEDS = {
+    "vqav2": (("question_id", "prediction"), ("vqav2", "okvqa")),
+    "docvqa": (("question_id", "prediction"), ("docvqa", "infovqa")),
+    "lmms-eval": (("id", "prediction"), None),
+}
+
+
 def export_result(result_path: str | Path, format: str, out: str | Path) -> Path:
     """A result file written by `eval run` -> `out` in `format` (one of `ADAPTERS`)."""
-    result = json.loads(Path(result_path).read_text())
+    try:
+        result = json.loads(Path(result_path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{result_path}: not a result file written by `sphinx-x eval run` ({error})"
+        ) from None
+    fields, benchmarks = NEEDS[format]
+    name = result.get("benchmark") if isinstance(result, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+        raise ValueError(f"{result_path}: not a result file written by `sphinx-x eval run` (no 'items' list)")
+    if benchmarks is not None and name not in benchmarks:
+        raise ValueError(
+            f"{result_path}: --format {format} is for {' / '.join(benchmarks)} results; this one is {name!r}"
+        )
+    for index, item in enumerate(result["items"]):
+        missing = [field for field in fields if field not in item]
+        if missing:
+            raise ValueError(
+                f"{result_path}: items[{index}] has no {', '.join(missing)} (needed by --format {format})"
+            )
     Path(out).write_text(json.dumps(ADAPTERS[format](result)))
     return Path(out)

@@ -54,10 +54,9 @@ def image_index(root: Path) -> dict[str, Path]:
 
 
 def resolve_image(index: dict[str, Path], name: str, source: Path) -> Path:
-    path = index.get(Path(name).name)
-    if path is None:
-        raise BenchmarkDataError(f"{source}: image {name!r} not found under {source.parent}")
-    return path
+    """The image file `name` refers to. One that is not there is not an error here: the runner
+    reports it as an unanswered item (with its path) and scores the rest, instead of stopping."""
+    return index.get(Path(name).name) or source.parent / name
 
 
 def read_json(path: Path):
@@ -219,7 +218,8 @@ def read_mmbench(root: Path) -> Iterator[EvalItem]:
                 ) + f"{row['question']}\n{options_text(shifted)}{OPTION_LETTER}"
                 yield EvalItem(
                     f"{row['index']}-{shift}", prompt, image,
-                    {"answer": answer, "options": shifted, "group": row["index"], "category": row.get("category")},
+                    {"answer": answer, "options": shifted, "group": row["index"], "category": row.get("category"),
+                     "raw_question": row["question"]},
                 )  # fmt: skip
 
 
@@ -271,7 +271,16 @@ def parse_answer_list(answer: str):
     return answer
 
 
-def read_video_qa(root: Path, frames: int = 8) -> Iterator[EvalItem]:
+VIDEO_SAMPLES = 8  # frames sampled evenly from a clip; the middle one is the image (paper §4.4)
+
+
+def middle_sample(first: int, last: int, samples: int = VIDEO_SAMPLES) -> int:
+    """The middle of `samples` frame indices spread evenly over [first, last], both ends included."""
+    sampled = [first + round(i * (last - first) / max(samples - 1, 1)) for i in range(samples)]
+    return sampled[samples // 2]
+
+
+def read_video_qa(root: Path, frames: int = VIDEO_SAMPLES) -> Iterator[EvalItem]:
     """Video QA from frames on disk: `questions.json` [{id, video, question, options, answer, task}]
     and `frames/{video}/*.jpg`. As the paper does, the middle of `frames` evenly sampled frames is the image."""
     source = find_one(root, ("questions.json",), "video questions.json")
@@ -281,10 +290,9 @@ def read_video_qa(root: Path, frames: int = 8) -> Iterator[EvalItem]:
         files = sorted(p for p in video.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise BenchmarkDataError(f"{video}: no frames")
-        sampled = [files[round(i * (len(files) - 1) / max(frames - 1, 1))] for i in range(frames)]
         yield EvalItem(
             str(entry["id"]), f"{entry['question']}\n{options_text(entry['options'])}{OPTION_LETTER}",
-            sampled[frames // 2],
+            files[middle_sample(0, len(files) - 1, frames)],
             {"answer": entry["answer"], "options": entry["options"], "group": str(entry["id"]), "category": entry.get("task")},
         )  # fmt: skip
 
@@ -292,12 +300,14 @@ def read_video_qa(root: Path, frames: int = 8) -> Iterator[EvalItem]:
 # -- grounding ----------------------------------------------------------------------------------
 
 
-def read_refcoco(root: Path, split: str = "val") -> Iterator[EvalItem]:
+def read_refcoco(root: Path, split: str = "val", refs: str = "refs(unc).p") -> Iterator[EvalItem]:
     """RefCOCO / RefCOCO+ / RefCOCOg: `refs(unc).p` or `refs(umd).p` + `instances.json` + COCO train2014.
 
-    The refs file is a pickle, as published: read only files you trust.
+    The refer toolkit's folders hold several split files (`refs(google).p` beside `refs(unc).p`); the
+    benchmark's own one is read (UNC for RefCOCO / RefCOCO+, UMD for RefCOCOg), any other only when
+    it is the only one. The refs file is a pickle, as published: read only files you trust.
     """
-    refs_file = find_one(root, ("refs(*).p",), "refs(unc).p / refs(umd).p")
+    refs_file = find_one(root, (refs, "refs(*).p"), f"{refs}")
     instances = read_json(find_one(root, ("instances.json",), "instances.json"))
     boxes = {annotation["id"]: annotation["bbox"] for annotation in instances["annotations"]}
     image_info = {image["id"]: image for image in instances["images"]}

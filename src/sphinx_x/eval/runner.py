@@ -77,6 +77,8 @@ def run_benchmark(
     errors = predict(model, processor, todo, settings, predictions_path, batch_size, finished, benchmark.name)
     records = [(item.id, finished[item.id]) for item in items if item.id in finished]
     report = score_records(benchmark.metric, records)
+    # Whatever was shown of the score says over how many items it was computed.
+    report.aggregate |= coverage(len(items), len(records))
     result = {
         "benchmark": benchmark.name,
         "split": benchmark.split,
@@ -116,7 +118,15 @@ def predict(
                     errors.append(f"{item.id}: {error}")
             if batch:
                 conversations = [[{"role": "user", "content": item.prompt}] for item in batch]
-                answers = generate(model, processor.tokenizer, processor(conversations, images), settings)
+                # One seed per item: any batching, split or resume of the work samples the same answers.
+                seeds = (
+                    [item_seed(settings.seed, item.id) for item in batch]
+                    if settings.seed is not None
+                    else None
+                )
+                answers = generate(
+                    model, processor.tokenizer, processor(conversations, images), settings, seeds=seeds
+                )
                 for item, answer in zip(batch, answers, strict=True):
                     record = {"id": item.id, "question": item.prompt, "prediction": answer,
                               "padding": model.config.padding} | item.reference  # fmt: skip
@@ -127,6 +137,16 @@ def predict(
     return errors
 
 
+def coverage(total: int, answered: int) -> dict:
+    """The items a benchmark has and the ones that could not be asked (their image unreadable)."""
+    return {"items_total": total, "items_unanswered": total - answered}
+
+
+def item_seed(seed: int, item_id: str) -> int:
+    """The sampling seed of one item: a hash of the run's seed and the item's id."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{item_id}".encode(), digest_size=8).digest(), "big") >> 1
+
+
 def scores_markdown(name: str, scores: dict) -> str:
     rows = [(key, value) for key, value in scores.items() if not isinstance(value, dict)]
     nested = [
@@ -135,7 +155,11 @@ def scores_markdown(name: str, scores: dict) -> str:
         if isinstance(value, dict)
         for inner, v in value.items()
     ]
-    lines = [f"# {name}", "", "| score | value |", "|---|---|"]
+    lines = [f"# {name}", ""]
+    if "items_total" in scores:
+        lines += [f"Scored over {scores['items']} of {scores['items_total']} items ({scores['items_unanswered']} could "
+                  f"not be asked, {scores.get('invalid', 0)} could not be scored: see the result file's errors).", ""]  # fmt: skip
+    lines += ["| score | value |", "|---|---|"]
     lines += [
         f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |"
         for key, value in rows + nested

@@ -1,53 +1,101 @@
-"""Every benchmark whose data is present under one root, and one table laid out like the paper's."""
+"""Every benchmark whose data is present under one root, and the paper's Tables 2-8 laid out with
+the cells those results fill.
+
+A benchmark is present when `DATA_ROOT/{name}` exists, or its shared folder (`DATA_ROOT/refcoco`
+for the three RefCOCO splits). Judge-scored benchmarks run only with a judge; without one they are
+listed as skipped (nothing is generated for them), never scored another way.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .benchmarks import BENCHMARKS, TABLES
+from .benchmarks import BENCHMARKS, Benchmark
+from .judging import judge_result, needs_judge, uses_judge
 from .runner import run_benchmark
+from .tables import PAPER_TABLES, Column
+
+MISSING, SKIPPED, UNSUPPORTED = "–", "skipped", "n/s"
+
+
+def benchmark_data(data_root: Path, benchmark: Benchmark) -> Path | None:
+    for folder in (benchmark.name, benchmark.folder):
+        if folder and (data_root / folder).exists():
+            return data_root / folder
+    return None
 
 
 def present_benchmarks(data_root: Path) -> list[str]:
-    """Benchmarks with a folder (or file) named after them under `data_root`."""
-    return [name for name in BENCHMARKS if (data_root / name).exists()]
+    return [name for name, benchmark in BENCHMARKS.items() if benchmark_data(data_root, benchmark)]
 
 
-def run_suite(model, processor, data_root: str | Path, out_dir: str | Path, **options) -> dict[str, dict]:
+def skipped_result(benchmark: Benchmark, data: Path) -> dict:
+    reason = f"{benchmark.name} is scored by a judge model: configure an OpenAI-compatible judge to run it"
+    return {"benchmark": benchmark.name, "data": str(data), "scores": {"skipped": reason}, "items": []}
+
+
+def run_suite(
+    model, processor, data_root: str | Path, out_dir: str | Path, judge=None, **options
+) -> dict[str, dict]:
+    """`judge`: a `judge.Judge` for the judge-scored benchmarks (and MMBench's fallback), or None."""
     data_root = Path(data_root)
     names = present_benchmarks(data_root)
     if not names:
         raise ValueError(f"{data_root}: no benchmark folders; expected some of {', '.join(BENCHMARKS)}")
-    return {
-        name: run_benchmark(model, processor, BENCHMARKS[name], data_root / name, out_dir, **options)
-        for name in names
-    }
+    results = {}
+    for name in names:
+        benchmark = BENCHMARKS[name]
+        data = benchmark_data(data_root, benchmark)
+        if judge is None and needs_judge(benchmark):
+            results[name] = skipped_result(benchmark, data)
+            continue
+        result = run_benchmark(model, processor, benchmark, data, out_dir, **options)
+        if judge is not None and uses_judge(benchmark):
+            result = judge_result(result, judge, out_dir)
+        results[name] = result
+    return results
+
+
+def cell(column: Column, results: dict[str, dict]) -> str:
+    if column.benchmark is None:
+        return UNSUPPORTED
+    scores = results.get(column.benchmark, {}).get("scores")
+    if scores is None:
+        return MISSING
+    if "skipped" in scores:
+        return SKIPPED
+    value = scores.get(column.key)
+    return f"{value * column.scale:.1f}" if isinstance(value, (int, float)) else MISSING
 
 
 def suite_table(results: dict[str, dict]) -> str:
-    """Markdown, one table per paper table, columns as the paper names them."""
+    """Markdown: every table of the paper with all its columns; "–" where no data was given,
+    "skipped" where a judge was needed, "n/s" where sphinx-x does not support the benchmark."""
     sections = []
-    for table, title in TABLES.items():
-        columns = [
-            (column, results[name]["scores"].get(key, 0.0) * scale)
-            for name, benchmark in BENCHMARKS.items()
-            if benchmark.table == table and name in results
-            for column, key, scale in benchmark.headline
-        ]
-        if columns:
-            header = "| " + " | ".join(column for column, _ in columns) + " |"
-            sections.append(
-                "\n".join(
-                    [
-                        f"## {title}",
-                        "",
-                        header,
-                        "|" + "---|" * len(columns),
-                        "| " + " | ".join(f"{v:.1f}" for _, v in columns) + " |",
-                    ]
-                )
-            )
-    return "\n\n".join(sections) + "\n"
+    for table in PAPER_TABLES:
+        labels = [column.label for column in table.columns]
+        values = [cell(column, results) for column in table.columns]
+        sections.append(
+            "\n".join(
+                [
+                    f"## Table {table.number}: {table.title}",
+                    "",
+                    "| " + " | ".join(labels) + " |",
+                    "|" + "---|" * len(labels),
+                    "| " + " | ".join(values) + " |",
+                ]
+            )  # fmt: skip
+        )
+    notes = [f"- {name}: {result['scores']['skipped']}" for name, result in results.items()
+             if "skipped" in result.get("scores", {})]  # fmt: skip
+    reasons = {
+        column.label: column.reason
+        for table in PAPER_TABLES
+        for column in table.columns
+        if not column.benchmark
+    }
+    notes += [f"- n/s {label}: {reason}" for label, reason in reasons.items()]
+    return "\n\n".join(sections) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def write_suite_table(results: dict[str, dict], out_dir: str | Path) -> str:

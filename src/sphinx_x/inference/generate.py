@@ -39,12 +39,20 @@ def generate(
     batch: dict[str, torch.Tensor],
     settings: DecodingSettings = DecodingSettings(),
     on_text: OnText | None = None,
+    seeds: list[int] | None = None,
 ) -> list[str]:
-    """Answers for a left-padded batch from `SphinxXProcessor(..., add_generation_prompt=True)`."""
+    """Answers for a left-padded batch from `SphinxXProcessor(..., add_generation_prompt=True)`.
+
+    Sampling draws from one generator per sample: `seeds` (one each), else `settings.seed` for all,
+    else torch's global one. A sample's answer then depends on its own seed only, not on its batch.
+    """
     device = model.device
     attention_mask = batch["attention_mask"].to(device)
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    generator = torch.Generator(device).manual_seed(settings.seed) if settings.seed is not None else None
+    rows = attention_mask.shape[0]
+    if seeds is None and settings.seed is not None:
+        seeds = [settings.seed] * rows
+    generators = [torch.Generator(device).manual_seed(seed) for seed in seeds] if seeds is not None else None
     streams = [TextStream(tokenizer, settings.stop_strings) for _ in range(attention_mask.shape[0])]
     images = {key: value.to(device) for key, value in batch.items() if key not in TEXT_INPUTS}
     never = [model.config.image_token_id]  # the image placeholder is never an answer
@@ -60,7 +68,7 @@ def generate(
     for _ in range(settings.max_new_tokens):
         logits = output.logits[:, -1].float()
         logits[:, never] = float("-inf")
-        next_tokens = choose_next_tokens(logits, settings, generator)
+        next_tokens = choose_next_tokens(logits, settings, generators)
         for index, stream in enumerate(streams):
             if not stream.finished:
                 delta = stream.push(next_tokens[index].item())
@@ -87,16 +95,26 @@ def generate(
 
 
 def choose_next_tokens(
-    logits: torch.Tensor, settings: DecodingSettings, generator: torch.Generator | None
+    logits: torch.Tensor, settings: DecodingSettings, generators: list[torch.Generator] | None = None
 ) -> torch.LongTensor:
-    """Greedy when temperature is 0, else temperature + nucleus (top-p) sampling. `[B, V] -> [B]`."""
+    """Greedy when temperature is 0, else temperature + nucleus (top-p) sampling, row `i` drawing
+    from `generators[i]` (torch's global generator without them). `[B, V] -> [B]`."""
     if settings.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / settings.temperature, dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     outside_nucleus = sorted_probs.cumsum(dim=-1) - sorted_probs > settings.top_p
     sorted_probs = sorted_probs.masked_fill(outside_nucleus, 0.0)
-    choice = torch.multinomial(sorted_probs / sorted_probs.sum(-1, keepdim=True), 1, generator=generator)
+    probabilities = sorted_probs / sorted_probs.sum(-1, keepdim=True)
+    if generators is None:
+        choice = torch.multinomial(probabilities, 1)
+    else:
+        choice = torch.cat(
+            [
+                torch.multinomial(row[None], 1, generator=g)
+                for row, g in zip(probabilities, generators, strict=True)
+            ]
+        )
     return order.gather(-1, choice).squeeze(-1)
 
 

@@ -71,6 +71,13 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         if config.image_token_id is not None and config.image_token_id >= 0:
             self.generation_config.suppress_tokens = [config.image_token_id]  # a placeholder, never an answer
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
+        model.vision_experts.requires_grad_(False)  # loading makes new parameters; the experts stay frozen
+        return loaded
+
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
 
@@ -169,7 +176,8 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         """One `[visual tokens, D]` block per image of the batch (text-only samples have none)."""
         if pixel_values_convnext is None:
             return []
-        features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
+        with torch.no_grad():  # the experts are frozen: forward only, no graph through them
+            features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
         view_tokens = self.projector(features.to(self.projector.linear.weight.dtype))  # [N, 257, D]
         blocks, start = [], 0
         for skipped in views_skipped[has_image].tolist():

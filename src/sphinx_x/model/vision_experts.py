@@ -7,7 +7,9 @@ Both experts are stock transformers models; this module only adds what the relea
             output = final LayerNorm of CLS + patch tokens -> [N, 1 + h*w, D].
   Fusion:   concat(ConvNeXt, DINOv2) on channels -> [N, 1 + h*w, C + D]; token 0 is
             GAP(ConvNeXt) || CLS(DINOv2), then the aligned grids in row-major order.
-The experts are frozen: no gradients, always in eval mode, whatever the parent's mode.
+The experts are frozen: their parameters do not require gradients and they stay in eval mode,
+whatever the parent's mode; the model runs them under `no_grad`. Code that does train them (the
+demo's toy pre-training) turns `requires_grad` on and calls the same forward.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ class MixtureOfVisualExperts(nn.Module):
     def train(self, mode: bool = True) -> MixtureOfVisualExperts:
         return super().train(False)  # frozen experts: dropout and drop-path stay off
 
-    @torch.no_grad()
     def forward(self, convnext_pixels: torch.Tensor, dinov2_pixels: torch.Tensor) -> torch.Tensor:
         """`[N, 3, Vc, Vc]`, `[N, 3, Vd, Vd]` (CLIP-normalised) -> `[N, 1 + h*w, C + D]`."""
         return torch.cat(

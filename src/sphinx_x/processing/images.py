@@ -1,13 +1,21 @@
-"""Open any image a user hands us as an upright 8-bit RGB picture, or fail with a clear error.
+"""The one image reader: any image a user hands us, as an upright 8-bit RGB picture or its size,
+or an `ImageLoadError` that names the file and the reason.
 
-Handles EXIF orientation, grayscale / palette / alpha / CMYK / 16-bit and float modes, truncated
-or unreadable files, and refuses images too large to decode safely before decoding them.
+Handles EXIF orientation, grayscale / palette / alpha / CMYK / 16-bit and float modes, truncated,
+empty or unreadable files, and refuses images too large to decode safely before decoding them,
+against our own limit (`max_pixels`), whatever Pillow's own decompression-bomb limit says. Every
+place that opens an image for training, validation, conversion, the demo or evaluation goes
+through `load_image` or `image_size`, so a bad image is one kind of error everywhere.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +48,49 @@ def load_image(
     """
     if isinstance(source, Image.Image):
         return to_rgb(ImageOps.exif_transpose(source), name=name or "<PIL image>")
+    with opened(source, max_pixels, name) as (image, path):
+        try:
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image), name=str(path))
+        except ImageLoadError:
+            raise
+        except (OSError, SyntaxError, ValueError) as error:  # truncated data, bad tiles, bad EXIF
+            raise ImageLoadError(f"{path}: could not decode the image ({error})") from error
+
+
+def image_size(
+    source: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name=None
+) -> tuple[int, int]:
+    """(width, height) from the header alone, no decoding; the same checks and errors as `load_image`."""
+    with opened(source, max_pixels, name) as (image, _):
+        return image.size
+
+
+@contextmanager
+def opened(source, max_pixels: int, name: str | None) -> Iterator[tuple[Image.Image, Path]]:
+    """The image with only its header read and its size checked, and the path errors call it."""
     path = Path(name or "<image bytes>") if isinstance(source, bytes) else Path(source)
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else path) as image:  # header only
-            refuse_if_too_large(image, path, max_pixels)
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            return to_rgb(upright, name=str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else path)
     except FileNotFoundError as error:
         raise ImageLoadError(f"{path}: no such image file") from error
+    except IsADirectoryError as error:
+        raise ImageLoadError(f"{path}: a folder, not an image file") from error
     except UnidentifiedImageError as error:
         raise ImageLoadError(f"{path}: not a readable image (unknown or corrupt format)") from error
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"{path}: too large to decode safely ({error})") from error
-    except (
-        OSError,
-        SyntaxError,
-    ) as error:  # PIL reports truncated data as OSError, bad headers as SyntaxError
-        raise ImageLoadError(f"{path}: could not decode the image ({error})") from error
+    except Image.DecompressionBombError as error:  # Pillow refuses at twice its own limit
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{pixels.group(1)} pixels" if pixels else "more pixels than Pillow opens"
+        raise ImageTooLargeError(
+            f"{path}: {size} exceeds the limit of {max_pixels}; downscale it first or raise max_pixels"
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageLoadError(f"{path}: could not read the image ({error})") from error
+    with image:
+        refuse_if_too_large(image, path, max_pixels)
+        yield image, path
 
 
 def refuse_if_too_large(image: Image.Image, path: Path, max_pixels: int) -> None:

@@ -64,6 +64,7 @@ def save_checkpoint(
         inject_fault("checkpoint", step)
         trainer_state = {
             "step": step,
+            "planned_steps": getattr(scheduler, "planned_steps", None),
             "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
@@ -86,9 +87,9 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return folder / pointer.read_text().strip() if pointer.exists() else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, dict]:
-    """Restore everything saved by `save_checkpoint`; returns the step to continue from and the bad
-    records met so far."""
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, dict, int | None]:
+    """Restore everything saved by `save_checkpoint`; returns the step to continue from, the bad
+    records met so far and the number of steps the run was planned for (None if not recorded)."""
     # Through from_pretrained: transformers saves some modules (DINOv2) under legacy names and maps them back on load.
     saved = type(model).from_pretrained(path, dtype=torch.float32).state_dict()
     set_model_state_dict(model, saved, options=StateDictOptions(full_state_dict=True))
@@ -99,4 +100,4 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, dict]
     scheduler.load_state_dict(trainer_state["scheduler"])
     torch.set_rng_state(trainer_state["rng"]["torch"])
     random.setstate(trainer_state["rng"]["python"])
-    return trainer_state["step"], trainer_state.get("bad_records", {})
+    return trainer_state["step"], trainer_state.get("bad_records", {}), trainer_state.get("planned_steps")

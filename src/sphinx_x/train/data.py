@@ -15,22 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 
-from ..data.records import BadRecords, Record, Source
+from ..data.records import BadRecords, Record, Source, draws
 from ..processing.conversation import ConversationError
-from ..processing.images import ImageLoadError
+from ..processing.images import ImageLoadError, image_size
 from ..processing.processor import SphinxXProcessor
 
 
 def epoch_records(sources: list[tuple[Source, list[Record]]], epoch: int, seed: int) -> list[Record]:
-    """Apply the sampling weights for one epoch (seeded)."""
-    rng = random.Random(f"{seed}:{epoch}")
+    """Apply the sampling weights for one epoch: `records.draws`, the rule `data mix` uses too."""
     chosen = []
-    for source, records in sources:
-        whole, fraction = divmod(source.weight, 1.0)
-        chosen += records * int(whole)
-        chosen += rng.sample(records, round(fraction * len(records)))
+    for number, (source, records) in enumerate(sources):
+        label = source.label(number)
+        for record in records:
+            chosen += [record] * draws(source.weight, seed, label, record.index, epoch)
     return chosen
 
 
@@ -43,9 +41,8 @@ def sequence_lengths(records: list[Record], processor: SphinxXProcessor) -> list
         length = record.approx_length() // 4
         if record.image is not None:
             try:
-                with Image.open(record.image) as image:
-                    length += processor.visual_token_count(*image.size)
-            except (OSError, ValueError):
+                length += processor.visual_token_count(*image_size(record.image, processor.max_image_pixels))
+            except ImageLoadError:
                 pass  # a bad image is reported when the record is encoded
         lengths.append(length)
     return lengths
@@ -101,7 +98,7 @@ class RecordDataset(torch.utils.data.Dataset):
             return record.where, f"bad image: {error}"
         except ConversationError as error:
             return record.where, f"bad conversation: {error}"
-        except ValueError as error:  # nothing to supervise, too long
+        except Exception as error:  # nothing to supervise, too long, or anything else: never the run's end
             return record.where, f"{error.__class__.__name__}: {error}"
 
 

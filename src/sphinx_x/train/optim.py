@@ -23,6 +23,8 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
 
 def build_scheduler(optimizer, total_steps: int, warmup_fraction: float = 0.01):
     warmup_steps = max(1, round(warmup_fraction * total_steps))
-    return torch.optim.lr_scheduler.LambdaLR(
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps)
     )
+    scheduler.planned_steps = total_steps  # saved with checkpoints: a resume can tell the schedule changed
+    return scheduler

@@ -37,7 +37,8 @@ class MetricsLog:
         self.handle.flush()
         if self.writer is not None:
             for name, value in scalars.items():
-                self.writer.add_scalar(f"train/{name}", value, step)
+                if isinstance(value, int | float):  # notes (a step not taken) go to the JSONL only
+                    self.writer.add_scalar(f"train/{name}", value, step)
 
     def close(self) -> None:
         if self.enabled:
@@ -57,7 +58,8 @@ def plot_loss_curve(metrics_path: Path, output: Path) -> Path | None:
     entries = {}
     for line in metrics_path.read_text().splitlines():
         entry = json.loads(line)
-        entries[entry["step"]] = entry["loss"]
+        if "loss" in entry:  # a step not taken has none
+            entries[entry["step"]] = entry["loss"]
     steps = sorted(entries)
     figure, axis = plt.subplots(figsize=(6, 3.5), dpi=120)
     axis.plot(steps, [entries[s] for s in steps], color="#4363d8", linewidth=1.5)

@@ -16,11 +16,15 @@ from ..model.sphinx import IGNORE_INDEX
 
 @dataclass
 class StepResult:
-    loss: float  # mean cross-entropy per supervised token of the global batch
-    aux_loss: float  # Mixtral load balancing (0 for dense LLMs)
-    grad_norm: float
+    loss: float | None  # mean cross-entropy per supervised token of the global batch; None: not taken
+    aux_loss: float | None  # Mixtral load balancing (0 for dense LLMs)
+    grad_norm: float | None
     tokens: int  # every (non-padding) token the step processed, all processes
     supervised_tokens: int
+
+    @property
+    def taken(self) -> bool:
+        return self.loss is not None
 
 
 def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
@@ -30,7 +34,7 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
 
 
 def routes_tokens(model) -> bool:
-    """True for a mixture-of-experts LLM (Mixtral): its router has a load-balancing loss."""
+    """True for a routed LLM (Mixtral): its router has a load-balancing loss."""
     return getattr(model.config.text_config, "num_local_experts", 0) > 1
 
 
@@ -45,8 +49,10 @@ def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip
         ]
     )
     supervised, tokens = all_reduce_sum(counts.sum(0)).tolist()
+    if supervised == 0:  # every sample was skipped, on every process: nothing to learn, no step
+        return StepResult(None, None, None, int(tokens), 0)
     total_loss = torch.zeros(2, device=model.device)
-    # A mixture-of-experts LLM reports its load-balancing loss even when it is not trained (weight 0).
+    # A routed LLM reports its load-balancing loss even when it is not trained (weight 0).
     router = {"output_router_logits": True} if routes_tokens(model) else {}
     for batch in micro_batches:
         with torch.autocast(model.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -49,8 +50,12 @@ class TrainSummary:
     bad_records: BadRecords
     model_dir: Path
     seconds: float
+    already_finished: bool = False  # --resume found every step done
 
     def __str__(self) -> str:
+        if self.already_finished:
+            return (f"the run had already finished its {self.steps} steps (final loss {self.final_loss:.4f}); "
+                    f"nothing to train; model: {self.model_dir}")  # fmt: skip
         return f"trained {self.steps} steps in {self.seconds:.0f} s, final loss {self.final_loss:.4f}; model: {self.model_dir}"
 
 
@@ -120,13 +125,16 @@ class Trainer:
     """`model` and `processor` may be given instead of `config.model` (built in memory); the run
     then saves that starting model, so that its `config.yaml` rebuilds the run."""
 
-    def __init__(self, config: TrainConfig, model=None, processor=None, resume: bool = False):
+    def __init__(self, config: TrainConfig, model=None, processor=None, resume: bool = False,
+                 overwrite: bool = False):  # fmt: skip
         self.config = config = copy.deepcopy(config)
         self.rank, self.world_size = init_distributed()
         self.check_batch_sizes()
         torch.manual_seed(config.run.seed)
         random.seed(config.run.seed)
         self.out = Path(config.run.out)
+        self.check_run_folder(resume, overwrite)
+        self.final_loss = float("nan")
         self.device = device_for_rank()
         if model is None:
             model, processor = build_model(config)
@@ -146,6 +154,24 @@ class Trainer:
         self.loader = self.build_loader()
         self.log = MetricsLog(self.out, self.rank, config.run.tensorboard)
         transformers.utils.logging.disable_progress_bar()  # one bar per checkpoint write is noise
+
+    RUN_OUTPUTS = ("metrics.jsonl", "checkpoints", "tensorboard", "model", "initial-model", "config.yaml",
+                   "bad_records.txt", "loss_curve.png")  # fmt: skip
+
+    def check_run_folder(self, resume: bool, overwrite: bool) -> None:
+        """A folder that holds a run is resumed or overwritten on purpose, never appended to by accident."""
+        existing = [name for name in self.RUN_OUTPUTS if (self.out / name).exists()]
+        if not existing or resume:
+            return
+        if not overwrite:
+            raise ValueError(
+                f"{self.out} already holds a run ({', '.join(existing)}): pass --resume to continue it, "
+                "--overwrite to start again there, or choose another run.out"
+            )
+        if self.rank == 0:
+            for name in existing:
+                target = self.out / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
 
     def check_batch_sizes(self) -> None:
         optim = self.config.optim
@@ -184,9 +210,15 @@ class Trainer:
                     "--resume: no checkpoint under %s, starting from step 0", self.out / "checkpoints"
                 )
             return 0
-        step, bad_records = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+        step, bad_records, planned = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
         self.bad.merge(BadRecords(bad_records))
         logger.info("resumed from %s (step %d)", checkpoint, step)
+        if planned not in (None, len(self.plan)):
+            logger.warning(
+                "--resume: the run was planned for %d steps and now has %d (max_steps or epochs changed): the "
+                "warmup-cosine schedule continues from step %d as if planned for %d steps (lr now %.3g)",
+                planned, len(self.plan), step, len(self.plan), self.scheduler.get_last_lr()[0],
+            )  # fmt: skip
         return step
 
     def build_loader(self):
@@ -208,13 +240,15 @@ class Trainer:
         self.config.model = ModelConfig(path=str(folder.resolve()))
 
     def train(self) -> TrainSummary:
+        if self.start_step >= len(self.plan):
+            return self.already_finished()
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:  # what this run actually runs: resolved values, absolute paths
             (self.out / "config.yaml").write_text(self.config.with_absolute_paths().to_yaml())
         accumulation = self.config.optim.global_batch_size // (
             self.world_size * self.config.optim.micro_batch_size
         )
-        batches, started, result = iter(self.loader), time.perf_counter(), None
+        batches, started = iter(self.loader), time.perf_counter()
         # Only other ranks pass `disable`: an explicit value would override TQDM_DISABLE on rank 0.
         quiet = {"disable": True} if self.rank != 0 else {}
         progress = tqdm(range(self.start_step, len(self.plan)), initial=self.start_step, total=len(self.plan),
@@ -226,15 +260,34 @@ class Trainer:
             lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
             result = train_step(self.model, self.optimizer, self.scheduler, micro, self.config.optim.grad_clip,
                                 DTYPES[self.config.run.dtype], self.aux_loss_weight, self.world_size)  # fmt: skip
-            tokens_per_second = result.tokens / (time.perf_counter() - step_started)
-            self.log.write(step + 1, loss=result.loss, aux_loss=result.aux_loss, lr=lr, grad_norm=result.grad_norm,
-                           tokens=result.tokens, tokens_per_s=tokens_per_second)  # fmt: skip
-            progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:.0f}")
+            self.log_step(step + 1, result, lr, time.perf_counter() - step_started, progress)
             if (step + 1) % self.config.run.checkpoint_every == 0 or step + 1 == len(self.plan):
                 self.gather_bad_records()  # collective: process 0 saves every process's skipped records
                 save_checkpoint(self.out / "checkpoints", step + 1, self.model, self.optimizer, self.scheduler,
                                 self.processor, self.rank, self.config.run.keep_checkpoints, self.bad.reasons)  # fmt: skip
-        return self.finish(result, time.perf_counter() - started)
+        return self.finish(time.perf_counter() - started)
+
+    def log_step(self, step: int, result, lr: float, seconds: float, progress) -> None:
+        """A step not taken (every sample skipped) is logged as such: never a loss that was not computed."""
+        if not result.taken:
+            self.log.write(step, skipped="no supervised token: every sample of the global batch was skipped",
+                           tokens=result.tokens)  # fmt: skip
+            logger.warning("step %d not taken: every sample of its global batch was skipped", step)
+            return
+        self.final_loss = result.loss
+        tokens_per_second = result.tokens / seconds
+        self.log.write(step, loss=result.loss, aux_loss=result.aux_loss, lr=lr, grad_norm=result.grad_norm,
+                       tokens=result.tokens, tokens_per_s=tokens_per_second)  # fmt: skip
+        progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:.0f}")
+
+    def already_finished(self) -> TrainSummary:
+        """--resume on a run that has done every step: say so, with its last loss, and train nothing."""
+        losses = read_losses(self.out)
+        self.final_loss = losses[max(losses)] if losses else float("nan")
+        self.log.close()
+        return TrainSummary(
+            len(self.plan), self.final_loss, self.bad, self.out / "model", 0.0, already_finished=True
+        )
 
     def take(self, micro_batch) -> dict:
         self.bad.merge(micro_batch.bad)
@@ -254,14 +307,12 @@ class Trainer:
             for other in everyone:
                 self.bad.merge(other)
 
-    def finish(self, result, seconds: float) -> TrainSummary:
+    def finish(self, seconds: float) -> TrainSummary:
         self.gather_bad_records()
         model_dir = self.out / "model"
         latest = latest_checkpoint(self.out / "checkpoints")
         if self.rank == 0:
             if latest is not None and latest.exists():
-                import shutil
-
                 shutil.rmtree(model_dir, ignore_errors=True)
                 shutil.copytree(
                     latest, model_dir, ignore=lambda _d, names: [n for n in names if n == "trainer_state.pt"]
@@ -270,14 +321,15 @@ class Trainer:
             (self.out / "bad_records.txt").write_text(self.bad.report() + "\n")
             print(self.bad.report())
         self.log.close()
-        final_loss = result.loss if result is not None else float("nan")
-        return TrainSummary(len(self.plan), final_loss, self.bad, model_dir, seconds)
+        return TrainSummary(len(self.plan), self.final_loss, self.bad, model_dir, seconds)
 
 
 def read_losses(run_dir: str | Path) -> dict[int, float]:
-    """Step -> loss from a run's metrics.jsonl (the last entry of a step wins, as after a resume)."""
+    """Step -> loss from a run's metrics.jsonl (the last entry of a step wins, as after a resume);
+    steps not taken have no loss."""
     losses = {}
     for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
         entry = json.loads(line)
-        losses[entry["step"]] = entry["loss"]
+        if "loss" in entry:
+            losses[entry["step"]] = entry["loss"]
     return losses

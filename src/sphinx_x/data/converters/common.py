@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ijson
-from PIL import Image
 
+from ...processing.images import ImageLoadError
+from ...processing.images import image_size as read_image_size
 from ...processing.locations import SquareFrame
 from ..records import BadRecords, entries
 
@@ -106,12 +107,20 @@ def normalise_turns(turns: list, has_image: bool) -> list[dict]:
 
 
 def square_box(xyxy, width: float, height: float, padding: str) -> list[float]:
-    """A pixel box of a `width` x `height` image -> [0, 1] coordinates of the padded square."""
+    """A pixel box of a `width` x `height` image -> [0, 1] coordinates of the padded square.
+
+    The box is clipped to the image (annotations often stick out by a pixel; clipping to the padded
+    square instead would let a box reach into the padding); one with no area left is refused.
+    """
     if width <= 0 or height <= 0:
         raise ValueError(f"image size {width}x{height}: expected positive sizes")
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     if x2 < x1 or y2 < y1:
         raise ValueError(f"box {list(xyxy)}: expected x1 <= x2 and y1 <= y2")
+    x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
+    y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        raise ValueError(f"box {list(xyxy)}: no area inside the {width:g}x{height:g} image")
     return list(SquareFrame(round(width), round(height), padding).to_square((x1, y1, x2, y2)))
 
 
@@ -128,12 +137,10 @@ def image_size(image_root: Path | None, relative: str) -> tuple[int, int]:
     """The size of an image under `image_root`, from its header (no decoding)."""
     if image_root is None:
         raise ConverterInputError("this format does not state image sizes: give --image-root")
-    path = image_root / relative
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError) as error:
-        raise ValueError(f"image {path}: cannot read its size ({error})") from None
+        return read_image_size(image_root / relative)
+    except ImageLoadError as error:
+        raise ValueError(f"cannot read the image's size: {error}") from None
 
 
 # -- phrasings ----------------------------------------------------------------------------------
@@ -258,6 +265,21 @@ def find_dir(sources: list[Path], name: str) -> Path:
 # -- bad entries --------------------------------------------------------------------------------
 
 Result = tuple[str, "dict | Exception"]
+
+
+def each_usable(objects: list, convert, options: ConvertOptions, where: str, key: str = "id") -> list:
+    """`convert(object)` for each object (an annotation of an image); one that fails (unknown
+    category, no box, a box with no area in the image) is dropped and reported by its `key`, and the
+    image keeps its other objects."""
+    kept = []
+    for number, item in enumerate(objects):
+        name = item.get(key, f"#{number}") if isinstance(item, dict) else f"#{number}"
+        _, result = attempt(f"{where}: annotation {name}", convert, item)
+        if isinstance(result, Exception):
+            options.bad.add(f"{where}: annotation {name}", str(result))
+        elif result is not None:
+            kept.append(result)
+    return kept
 
 
 def attempt(where: str, build, *args) -> Result:

@@ -6,7 +6,10 @@
                       "categories": [{id, name}]})
     coco-keypoints  COCO person keypoints: annotations with "keypoints" [x, y, v] * 17, names in the
                     person category's "keypoints"
-    coco-layout     PubLayNet / DocLayNet (COCO-format, categories text, title, list, table, figure...)
+    unipose         UniPose's UniKPT (Yang et al. 2023): the same COCO keypoint format over many categories
+                    (people, animals, ...), each category naming its own keypoints; the prompt names the
+                    category
+    coco-layout     PubLayNet / DocLayNet / M6Doc (COCO-format, categories text, title, list, table, figure...)
     openimages      OpenImages box CSV (ImageID, LabelName, XMin, XMax, YMin, YMax, IsGroupOf, normalised
                     to the image) + the class-descriptions CSV (LabelName, DisplayName); images
                     `{ImageID}.jpg` under --image-root (sizes read from their headers)
@@ -30,6 +33,7 @@ from .common import (
     Result,
     attempt,
     chooser,
+    each_usable,
     find_file,
     image_size,
     json_items,
@@ -55,11 +59,13 @@ def category_names(path: Path) -> dict:
 
 
 def each_coco_image(sources: list[Path], build) -> Iterator[Result]:
-    """`build(image, its annotations, categories by id)` for every image of every COCO-format file."""
+    """`build(image, its annotations, categories by id, where)` for every image of every COCO-format
+    file; `where` names the image in reports (and its bad annotations, through `each_usable`)."""
     for path in sources:
         names = category_names(path)
         for image, objects in coco_images(path):
-            yield attempt(f"{path}:image {image.get('id')}", build, image, objects, names)
+            where = f"{path}:image {image.get('id')}"
+            yield attempt(where, build, image, objects, names, where)
 
 
 def image_file(image: dict) -> str:
@@ -71,21 +77,40 @@ def image_file(image: dict) -> str:
     raise ValueError("image: expected file_name or coco_url")
 
 
-def grouped_boxes(image: dict, annotations: list[dict], names: dict, padding: str) -> dict[str, list]:
-    """Category name -> boxes in the padded square, categories in order of first appearance."""
-    groups: dict[str, list] = {}
-    for annotation in annotations:
+def category_of(annotation: dict, names: dict) -> dict:
+    category = names.get(annotation.get("category_id"))
+    if category is None:
+        raise ValueError(f"category_id {annotation.get('category_id')!r}: not in the file's categories")
+    return category
+
+
+def coco_box(annotation: dict, image: dict, padding: str) -> list[float]:
+    if "bbox" not in annotation:
+        raise ValueError("no bbox")
+    return square_box(xywh_to_xyxy(annotation["bbox"]), image["width"], image["height"], padding)
+
+
+def grouped_boxes(
+    image: dict, annotations: list[dict], names: dict, options: ConvertOptions, where: str
+) -> dict:
+    """Category name -> boxes in the padded square, categories in order of first appearance; bad
+    annotations dropped and reported one by one."""
+
+    def named_box(annotation: dict):
         if annotation.get("iscrowd"):
-            continue  # crowd regions are not objects one can box
-        name = names[annotation["category_id"]]["name"].replace("_", " ")
-        box = square_box(xywh_to_xyxy(annotation["bbox"]), image["width"], image["height"], padding)
+            return None  # crowd regions are not objects one can box
+        name = category_of(annotation, names)["name"].replace("_", " ")
+        return name, coco_box(annotation, image, options.padding)
+
+    groups: dict[str, list] = {}
+    for name, box in each_usable(annotations, named_box, options, where):
         groups.setdefault(name, []).append(box)
     return groups
 
 
 def coco_detection(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-    def build(image: dict, annotations: list[dict], names: dict) -> dict:
-        groups = grouped_boxes(image, annotations, names, options.padding)
+    def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
+        groups = grouped_boxes(image, annotations, names, options, where)
         rng = chooser(options, f"det-{image['id']}")
         pairs = [
             (phrase(rng, prompts.DETECT, category=name), format_grounded(name, boxes))
@@ -96,29 +121,49 @@ def coco_detection(sources: list[Path], options: ConvertOptions) -> Iterator[Res
     return each_coco_image(sources, build)
 
 
+def keypoint_pairs(
+    image: dict, annotations: list[dict], names: dict, options: ConvertOptions, where: str, prompt
+) -> list:
+    """(question, answer) per annotated instance: its box in the question, its visible points named;
+    a bad annotation is dropped and reported alone."""
+    rng = chooser(options, f"pose-{image['id']}")
+    width, height = image["width"], image["height"]
+
+    def person(annotation: dict):
+        if not annotation.get("num_keypoints") or annotation.get("iscrowd"):
+            return None
+        category = category_of(annotation, names)
+        labels, values = category["keypoints"], annotation["keypoints"]
+        if len(values) != 3 * len(labels):
+            raise ValueError(f"keypoints: expected {3 * len(labels)} numbers, got {len(values)}")
+        points = [
+            format_grounded(
+                label.replace("_", " "),
+                [square_point(values[3 * k : 3 * k + 2], width, height, options.padding)],
+            )
+            for k, label in enumerate(labels)
+            if values[3 * k + 2] > 0  # v = 0: not labelled
+        ]
+        box = coco_box(annotation, image, options.padding)
+        return prompt(rng, format_box(box), category["name"].replace("_", " ")), " ".join(points)
+
+    return each_usable(annotations, person, options, where)[: options.max_turns]
+
+
 def coco_keypoints(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
-    def build(image: dict, annotations: list[dict], names: dict) -> dict:
-        rng = chooser(options, f"pose-{image['id']}")
-        width, height = image["width"], image["height"]
-        pairs = []
-        for annotation in annotations:
-            if not annotation.get("num_keypoints") or annotation.get("iscrowd"):
-                continue
-            labels = names[annotation["category_id"]]["keypoints"]
-            values = annotation["keypoints"]
-            if len(values) != 3 * len(labels):
-                raise ValueError(f"keypoints: expected {3 * len(labels)} numbers, got {len(values)}")
-            points = [
-                format_grounded(
-                    label.replace("_", " "),
-                    [square_point(values[3 * k : 3 * k + 2], width, height, options.padding)],
-                )
-                for k, label in enumerate(labels)
-                if values[3 * k + 2] > 0  # v = 0: not labelled
-            ]
-            box = square_box(xywh_to_xyxy(annotation["bbox"]), width, height, options.padding)
-            pairs.append((phrase(rng, prompts.KEYPOINTS, box=format_box(box)), " ".join(points)))
-        return make_record(f"pose-{image['id']}", pairs[: options.max_turns], image_file(image), "pose")
+    def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
+        pairs = keypoint_pairs(image, annotations, names, options, where,
+                               lambda rng, box, _: phrase(rng, prompts.KEYPOINTS, box=box))  # fmt: skip
+        return make_record(f"pose-{image['id']}", pairs, image_file(image), "pose")
+
+    return each_coco_image(sources, build)
+
+
+def unipose(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
+        pairs = keypoint_pairs(image, annotations, names, options, where,
+                               lambda rng, box, category: phrase(rng, prompts.KEYPOINTS_OF, box=box, category=category))  # fmt: skip
+        return make_record(f"unipose-{image['id']}", pairs, image_file(image), "pose")
 
     return each_coco_image(sources, build)
 
@@ -126,14 +171,13 @@ def coco_keypoints(sources: list[Path], options: ConvertOptions) -> Iterator[Res
 def coco_layout(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
     """One turn: every layout element in reading order (top to bottom, then left to right)."""
 
-    def build(image: dict, annotations: list[dict], names: dict) -> dict:
-        elements = []
-        for annotation in annotations:
-            name = names[annotation["category_id"]]["name"].lower().replace("_", " ")
-            box = square_box(
-                xywh_to_xyxy(annotation["bbox"]), image["width"], image["height"], options.padding
-            )
-            elements.append((round(box[1], 2), box[0], name, box))
+    def build(image: dict, annotations: list[dict], names: dict, where: str) -> dict:
+        def element(annotation: dict):
+            name = category_of(annotation, names)["name"].lower().replace("_", " ")
+            box = coco_box(annotation, image, options.padding)
+            return round(box[1], 2), box[0], name, box
+
+        elements = each_usable(annotations, element, options, where)
         if not elements:
             raise ValueError("annotations: the page has no layout element")
         answer = " ".join(format_grounded(name, [box]) for _, _, name, box in sorted(elements))
@@ -156,18 +200,20 @@ def openimages(sources: list[Path], options: ConvertOptions) -> Iterator[Result]
     def build(image_id: str, rows: list[dict]) -> dict:
         relative = f"{image_id}.jpg"
         width, height = image_size(options.image_root, relative)
-        groups: dict[str, list] = {}
-        for row in rows:
-            xyxy = [
-                float(row["XMin"]) * width,
-                float(row["YMin"]) * height,
-                float(row["XMax"]) * width,
-                float(row["YMax"]) * height,
-            ]
+
+        def named_box(row: dict):
+            xyxy = [float(row["XMin"]) * width, float(row["YMin"]) * height,
+                    float(row["XMax"]) * width, float(row["YMax"]) * height]  # fmt: skip
             name = names.get(row["LabelName"])
             if name is None:
                 raise ValueError(f"LabelName {row['LabelName']!r}: not in {classes_file.name}")
-            groups.setdefault(name, []).append(square_box(xyxy, width, height, options.padding))
+            return name, square_box(xyxy, width, height, options.padding)
+
+        groups: dict[str, list] = {}
+        for name, box in each_usable(
+            rows, named_box, options, f"{boxes_file}:image {image_id}", key="LabelName"
+        ):
+            groups.setdefault(name, []).append(box)
         rng = chooser(options, f"oi-{image_id}")
         pairs = [
             (phrase(rng, prompts.DETECT, category=name), format_grounded(name, boxes))

@@ -5,6 +5,12 @@
     wtq           WikiTableQuestions: `training.tsv` (id, utterance, context, targetValue) + `csv/`
     docbank       DocBank: `{page}.txt` (token, x0, y0, x1, y1, R, G, B, font, label; coordinates in
                   0-1000 of the page) + `{page}_ori.jpg` images; text reading, spotting and layout
+    due           DeepForm and Kleister Charity as the DUE benchmark publishes them (Borchmann et al. 2021,
+                  due-benchmark/du-schema): `{split}/document.jsonl` ({name, split, annotations: [{key,
+                  values: [{value, value_variants}]}]}) + `pdfs/{name}.pdf`; the first page is rendered
+                  into --image-out and each key becomes a question (--split keeps one split)
+    visualmrc     VisualMRC (Tanaka et al. 2021): [{image_filename | screenshot_filename, qa_data:
+                  [{question: {text}, answer: {text}}]}] (JSON list or JSONL); abstractive answers
 
 The table datasets are text; SPHINX-X reads tables as images, so each table is rendered once
 (PIL, a plain grid) into --image-out and its questions become the turns of one record.
@@ -17,10 +23,12 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymupdf
 from PIL import Image, ImageDraw, ImageFont
 
 from ...processing.locations import format_grounded
 from .. import prompts
+from ..records import entries
 from .common import (
     ConverterInputError,
     ConvertOptions,
@@ -28,6 +36,7 @@ from .common import (
     attempt,
     chooser,
     csv_rows,
+    each_entry,
     find_dir,
     find_file,
     image_size,
@@ -172,3 +181,96 @@ def layout_regions(tokens: list[tuple[str, list[float], str]]) -> list[tuple[str
         else:
             regions.append((label, list(box)))
     return regions
+
+
+# -- DUE benchmark documents (DeepForm, Kleister Charity) -------------------------------------------
+
+PAGE_SCALE = 2.0  # 144 dpi: small print of forms and reports stays legible
+
+
+def render_first_page(pdf: Path, options: ConvertOptions, name: str) -> str:
+    """Renders the PDF's first page once per output folder; returns its path relative to --image-out."""
+    if options.image_out is None:
+        raise ConverterInputError("DUE documents are PDFs, rendered to images: give --image-out")
+    relative = f"due/{hashlib.sha1(name.encode()).hexdigest()[:16]}.png"
+    target = options.image_out / relative
+    if not target.exists():
+        try:
+            with pymupdf.open(pdf, filetype="pdf") as document:
+                pixmap = document[0].get_pixmap(matrix=pymupdf.Matrix(PAGE_SCALE, PAGE_SCALE), alpha=False)
+        except (pymupdf.FileDataError, RuntimeError, ValueError, IndexError) as error:
+            raise ValueError(f"{pdf}: cannot render its first page ({error})") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pixmap.save(target)
+    return relative
+
+
+def find_pdf(document_file: Path, name: str, options: ConvertOptions) -> Path:
+    folders = [document_file.parent / "pdfs", document_file.parent.parent / "pdfs"]
+    folders += [options.image_root] if options.image_root else []
+    for folder in folders:
+        if (folder / f"{name}.pdf").is_file():
+            return folder / f"{name}.pdf"
+    raise ValueError(f"no {name}.pdf in {', '.join(map(str, folders))}")
+
+
+def key_question(key: str) -> str:
+    """DUE keys are identifiers ("address__post_town", "gross_amount"): made readable."""
+    return " ".join(key.replace("__", " ").replace("_", " ").split())
+
+
+def due(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    """Keys of one document become the turns of one record (up to --max-turns); several values of a
+    key are joined with ", ". Only the first page is shown: SPHINX-X reads one image."""
+    files = sorted(p for s in sources for p in ([s] if s.is_file() else s.rglob("document.jsonl")))
+    if not files:
+        raise ConverterInputError(f"{', '.join(map(str, sources))}: no document.jsonl (DUE benchmark layout)")
+
+    def build(document: dict, path: Path) -> dict:
+        name = document["name"]
+        image = render_first_page(find_pdf(path, name, options), options, f"{path.parent.parent.name}/{name}")
+        rng = chooser(options, f"due-{name}")
+        pairs = []
+        for annotation in document["annotations"]:
+            values = [
+                str(v["value"]).strip() for v in annotation["values"] if str(v.get("value", "")).strip()
+            ]
+            if values:
+                pairs.append(
+                    (phrase(rng, prompts.KEY_VALUE, key=key_question(annotation["key"])), ", ".join(values))
+                )
+        return make_record(f"due-{name}", pairs[: options.max_turns], image, "key-value")
+
+    for path in files:
+        for where, document in entries(path):
+            if isinstance(document, Exception) or not isinstance(document, dict):
+                yield (
+                    where,
+                    document if isinstance(document, Exception) else ValueError("expected a JSON object"),
+                )
+            elif options.split is None or document.get("split") == options.split:
+                yield attempt(where, build, document, path)
+
+
+# -- VisualMRC ------------------------------------------------------------------------------------
+
+
+def text_of(value) -> str:
+    """VisualMRC writes {"text": ...} objects; plain strings are accepted too."""
+    text = value.get("text") if isinstance(value, dict) else value
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("expected a non-empty text")
+    return text.strip()
+
+
+def visualmrc(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    def build(entry: dict, where: str) -> dict:
+        image = entry.get("image_filename") or entry.get("screenshot_filename")
+        if not image:
+            raise ValueError("expected image_filename or screenshot_filename")
+        pairs = [(text_of(qa["question"]), text_of(qa["answer"])) for qa in entry["qa_data"]]
+        return make_record(
+            f"vmrc-{entry.get('id', Path(image).stem)}", pairs[: options.max_turns], image, "visualmrc"
+        )
+
+    return each_entry(build, sources)

@@ -12,6 +12,11 @@
     ocrvqa        {id: {imageURL, questions, answers, split}} (`dataset.json`); --split train|val|test
     ai2d          `questions/{image}.json`: {imageName, questions: {text: {answerTexts, correctAnswer}}}
     scienceqa     `problems.json`: {id: {question, choices, answer, hint, image, split}}; --split
+    clevr         CLEVR v1.0 `CLEVR_{split}_questions.json`: {"questions": [{image_filename, question, answer}]}
+    dvqa          DVQA `train_qa.json`: [{image, question, answer, question_id, template_id, answer_bbox}]
+    visual-genome-qa  Visual Genome `question_answers.json`: [{"id": image_id, "qas": [{question, answer}]}]
+    geometry3k    Geometry3K (InterGPS): `{split}/{id}/data.json` ({problem_text, choices, answer: letter})
+                  beside `img_diagram.png`
 
 Questions about one image become the turns of one record (up to --max-turns per record), as the
 release trains. Answers with several annotators' votes take the most common one.
@@ -211,3 +216,54 @@ def scienceqa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
     for problem_id, entry in json_pairs(path):
         if isinstance(entry, dict) and entry.get("split") == split:
             yield attempt(f"{path}:{problem_id}", build, problem_id, entry)
+
+
+def clevr(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    path = find_file(sources, ("CLEVR_*_questions.json", "*questions*.json"), "CLEVR questions JSON")
+    return _grouped(
+        path, "questions.item", lambda e: short(e["question"]), lambda e: e["image_filename"],
+        lambda e: str(e["answer"]).strip(), "clevr", options,
+    )  # fmt: skip
+
+
+def dvqa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    files = [s for s in sources if s.is_file()] or sorted(p for s in sources for p in s.rglob("*_qa.json"))
+    for path in files:
+        yield from _grouped(
+            path, "item", lambda e: short(e["question"]), lambda e: e["image"], lambda e: str(e["answer"]).strip(),
+            "dvqa", options,
+        )  # fmt: skip
+
+
+def visual_genome_qa(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    """Visual Genome's answers are sentences' worth of punctuation ("White."): the final period goes."""
+    path = find_file(sources, ("question_answers.json",), "question_answers.json")
+
+    def build(entry: dict) -> dict:
+        pairs = [(short(qa["question"]), qa["answer"].strip().rstrip(".")) for qa in entry["qas"]
+                 if qa.get("question", "").strip() and qa.get("answer", "").strip()]  # fmt: skip
+        return make_record(f"vgqa-{entry['id']}", pairs[: options.max_turns], f"{entry['id']}.jpg", "vqa")
+
+    for index, entry in enumerate(json_items(path, "item")):
+        yield attempt(f"{path}:[{index}]", build, entry)
+
+
+def geometry3k(sources: list[Path], options: ConvertOptions) -> Iterator[Result]:
+    """Images are written relative to the split folders' parent (give it as the image root)."""
+    files = sorted(p for s in sources for p in ([s] if s.is_file() else s.rglob("data.json")))
+
+    def build(path: Path) -> dict:
+        entry = next(json_items(path, ""))
+        if entry["answer"] not in LETTERS[: len(entry["choices"])]:
+            raise ValueError(f"answer {entry['answer']!r}: expected one of the choices' letters")
+        image = f"{path.parent.parent.name}/{path.parent.name}/img_diagram.png"
+        question = multiple_choice(entry["problem_text"], entry["choices"])
+        return make_record(
+            f"geo3k-{path.parent.parent.name}-{path.parent.name}",
+            [(question, entry["answer"])],
+            image,
+            "geometry",
+        )
+
+    for path in files:
+        yield attempt(str(path), build, path)

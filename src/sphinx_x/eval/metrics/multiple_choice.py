@@ -1,5 +1,6 @@
-"""Multiple-choice answer extraction and scoring: MMBench / CCBench (CircularEval), ScienceQA,
-SEED-Bench and MMMU, each as its reference implementation does it."""
+"""Multiple-choice answer extraction and scoring: MMBench / CCBench (CircularEval, with VLMEvalKit's
+optional judge fallback), ScienceQA, SEED-Bench, Q-Bench and MMMU, each as its reference
+implementation does it."""
 
 from __future__ import annotations
 
@@ -47,15 +48,20 @@ def mmbench_choice(answer: str, options: Mapping[str, str]) -> str | None:
     return infer_option_letter(str(answer), options) or infer_option_text(str(answer), options)
 
 
+def chosen_letter(item: dict) -> str | None:
+    """The judge's choice where exact matching failed and a judge was asked, else exact matching."""
+    if item.get("judge_choice") is not None:
+        return item["judge_choice"]
+    return mmbench_choice(item["prediction"], item["options"])
+
+
 def circular_scores(items: Iterable[dict]) -> dict[str, float]:
     """`items` with prediction, answer, options, group, optional category. A group counts only if
     every circularly shifted copy is right."""
     groups: dict[str, list[bool]] = defaultdict(list)
     categories: dict[str, str] = {}
     for item in items:
-        groups[str(item["group"])].append(
-            mmbench_choice(item["prediction"], item["options"]) == item["answer"]
-        )
+        groups[str(item["group"])].append(chosen_letter(item) == item["answer"])
         if item.get("category") is not None:
             categories[str(item["group"])] = item["category"]
     passed = {group: all(results) for group, results in groups.items()}
@@ -66,6 +72,64 @@ def circular_scores(items: Iterable[dict]) -> dict[str, float]:
             per_category[categories[group]].append(ok)
     scores |= {f"category/{name}": sum(oks) / len(oks) for name, oks in sorted(per_category.items())}
     return scores
+
+
+# -- the judge fallback (VLMEvalKit's `extract_answer_from_item`) --------------------------------
+
+CHOICE_PROMPT_VERSION = "vlmevalkit-choice/build_prompt (open-compass/VLMEvalKit multiple_choice.py)"
+CHOICE_JUDGE_PROMPT = (
+    "You are an AI assistant who will help me to match an answer with several options of a single-choice "
+    "question. You are provided with a question, several options, and an answer, and you need to find which "
+    "option is most similar to the answer. If the meaning of all options are significantly different from "
+    "the answer, output Z. Your should output a single uppercase character in A, B, C, D (if they are valid "
+    "options), and Z. \n"
+    "Example 1: \n"
+    "Question: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\n"
+    "Answer: a cute teddy bear\nYour output: A\n"
+    "Example 2: \n"
+    "Question: What is the main object in image?\nOptions: A. teddy bear B. rabbit C. cat D. dog\n"
+    "Answer: Spider\nYour output: Z\n"
+    "Example 3: \n"
+    "Question: {}?\nOptions: {}\nAnswer: {}\nYour output: "
+)
+JUDGE_ATTEMPTS = 3
+
+
+def needs_judge_choice(item: dict) -> bool:
+    return mmbench_choice(item["prediction"], item["options"]) is None
+
+
+def judge_choice(item: dict, judge) -> dict:
+    """Up to three judge answers; the first naming one option (or Z) wins; else a random option or Z,
+    drawn from a generator seeded by the item id (VLMEvalKit draws unseeded)."""
+    options = item["options"]
+    listing = "There are several options: \n" + "".join(
+        f"{letter}. {text}\n" for letter, text in options.items()
+    )
+    question = item.get("raw_question") or item.get("question", "")
+    prompt = CHOICE_JUDGE_PROMPT.format(question, listing, item["prediction"])
+    answer = ""
+    for attempt in range(JUDGE_ATTEMPTS):
+        answer = judge.chat([{"role": "user", "content": prompt}], temperature=0.0, attempt=attempt)
+        letter = mmbench_choice(answer, options)
+        if letter is not None:
+            return {"judge_choice": letter, "judge_answer": answer}
+    rng = random.Random(f"judge-fallback:{item.get('id', item['prediction'])}")
+    return {"judge_choice": rng.choice([*options, NO_ANSWER]), "judge_answer": answer}
+
+
+# -- Q-Bench (Q-Future/Q-Bench's LLaVA evaluation script) ---------------------------------------
+
+
+def qbench_correct(prediction: str, letter: str, answer_text: str) -> bool:
+    """The letter alone, "X." anywhere, the option text alone, or the letter alone on a line."""
+    prediction = prediction.strip()
+    return (
+        prediction == letter
+        or f"{letter}." in prediction
+        or prediction == answer_text
+        or letter in prediction.split("\n")
+    )
 
 
 # -- ScienceQA (LLaVA's eval_science_qa) -------------------------------------------------------

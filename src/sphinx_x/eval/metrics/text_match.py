@@ -1,4 +1,5 @@
-"""Answer-string metrics of document and chart VQA: ANLS (DocVQA, InfoVQA) and relaxed accuracy (ChartQA)."""
+"""Answer-string metrics of document and chart VQA: ANLS (DocVQA, InfoVQA), relaxed accuracy
+(ChartQA) and case-insensitive exact match (OCR-VQA, as Qwen-VL's `evaluate_vqa.py` scores it)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,9 @@ def relaxed_correct(prediction: str, target: str, tolerance: float = 0.05) -> fl
     if predicted is not None and expected:
         return float(abs(predicted - expected) / abs(expected) <= tolerance)
     return float(prediction.lower() == target.lower())
+
+
+def exact_match_any(prediction: str, answers: Sequence[str]) -> float:
+    """1 when the stripped, lowercased prediction equals a stripped, lowercased answer."""
+    predicted = prediction.strip().lower()
+    return float(any(predicted == answer.strip().lower() for answer in answers))
