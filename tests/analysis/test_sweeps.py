@@ -7,7 +7,7 @@ import torch
 
 from sphinx_x.analysis.active_experts import set_active_experts
 from sphinx_x.analysis.routers import num_experts
-from sphinx_x.analysis.scoring import Scorer
+from sphinx_x.analysis.scoring import Scorer, headline_scores
 from sphinx_x.analysis.sweeps import parse_counts, topk_sweep
 from sphinx_x.cli import main
 from sphinx_x.demo.corpus import write_corpus
@@ -48,13 +48,19 @@ def test_topk_sweep_through_the_eval_runner(tmp_path, moe_model, moe_processor):
         moe_model, moe_processor, Scorer("vqav2", tmp_path / "vqav2"), [1, 2], tmp_path / "out"
     )
     assert [point["k"] for point in result["points"]] == [1, 2] and result["trained_k"] == 2
-    assert set(result["points"][0]["scores"]) == {"VQAv2"}
+    assert set(result["points"][0]["scores"]) == {"VQAV2"}  # the paper's column, scaled as printed
     for k in (1, 2):
         run = json.loads((tmp_path / "out" / f"k{k}" / "vqav2.json").read_text())
         assert run["scores"]["items"] == 2  # the runner's own result file, one per k
     assert "| 1 |" in (tmp_path / "out" / "topk.md").read_text() and png_is_drawn(
         tmp_path / "out" / "topk.png"
     )
+
+
+def test_a_benchmark_is_scored_by_its_paper_columns():
+    scores = {"perception": 1200.5, "cognition": 300.0, "items": 10, "invalid": 0}
+    assert headline_scores("mme", scores) == {"MME-P": 1200.5, "MME-C": 300.0}
+    assert headline_scores("no-table", {"accuracy": 0.5, "items": 3, "flag": True}) == {"accuracy": 0.5}
 
 
 def test_moe_commands_end_to_end_on_a_toy_moe(tmp_path, moe_folder, heldout, capsys):

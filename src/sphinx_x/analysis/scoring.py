@@ -1,7 +1,7 @@
 """The scores of one model variant (one k, one set of kept experts), by the project's own metrics.
 
     a benchmark of `sphinx_x.eval.benchmarks`   through the evaluation runner (`run_benchmark`): its
-                                                headline columns as the paper's tables show them
+                                                columns in the paper's tables (`eval.tables`), as printed there
     demo-heldout (the demo's DIR/heldout folder)  the demo's own held-out evaluation (VQA soft
                                                 accuracy, REC Acc@0.5, OCR exact match, a score per
                                                 task) and the mean loss on the reference answers
@@ -64,7 +64,7 @@ class Scorer:
             model, processor, benchmark, self.data, out_dir, batch_size=self.batch_size, limit=self.limit,
             temperature=self.temperature, top_p=self.top_p, seed=self.seed,
         )  # fmt: skip
-        return {column: result["scores"].get(key, 0.0) * scale for column, key, scale in benchmark.headline}
+        return headline_scores(benchmark.name, result["scores"])
 
     def demo_scores(self, model, processor, out_dir: Path) -> dict[str, float]:
         from ..demo.evaluate import evaluate_heldout
@@ -81,6 +81,21 @@ class Scorer:
         metrics["answer_loss"] = answer_loss(model, processor, samples, bad, self.batch_size)
         (out_dir / f"{DEMO_HELDOUT}.json").write_text(json.dumps(metrics, indent=1))
         return {key: metrics[key] for key in DEMO_HEADLINE}
+
+
+COUNTS = ("items", "invalid", "unanswered")  # of a result's scores: bookkeeping, not a score
+
+
+def headline_scores(benchmark: str, scores: dict) -> dict[str, float]:
+    """The benchmark's columns in the paper's tables (MME: MME-P, MME-C), scaled as printed there;
+    a benchmark the tables do not show: its top-level scores."""
+    from ..eval.tables import PAPER_TABLES
+
+    columns = {c.label: c for table in PAPER_TABLES for c in table.columns if c.benchmark == benchmark}
+    if columns:
+        return {label: float(scores.get(c.key, 0.0)) * c.scale for label, c in columns.items()}
+    return {key: float(value) for key, value in scores.items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and key not in COUNTS}  # fmt: skip
 
 
 @torch.no_grad()
