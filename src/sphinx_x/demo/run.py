@@ -22,7 +22,7 @@ from transformers import ConvNextConfig, Dinov2Config, LlamaConfig, MixtralConfi
 from ..config import SphinxXConfig
 from ..inference.generate import DecodingSettings
 from ..model.sphinx import SphinxXForConditionalGeneration
-from ..presets import TOY_IMAGE_TOKEN_ID
+from ..presets import TOY_IMAGE_TOKEN_ID, two_experts
 from ..processing.processor import SphinxXProcessor
 from ..processing.tokenizer import train_toy_tokenizer
 from ..train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -73,11 +73,13 @@ def demo_model_config(vocab_size: int, view_size: int = 32, moe: bool = False) -
     `moe`: the LLM is a Mixtral of the same width and depth (4 experts, top-2)."""
     return SphinxXConfig(
         text_config=demo_mixtral(vocab_size) if moe else LlamaConfig(**demo_llm_dims(vocab_size)),
-        convnext_config=ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5,
-                                       image_size=view_size),
-        dinov2_config=Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True,
-                                   patch_size=8, image_size=view_size),
-        grid=2, convnext_view_size=view_size, dinov2_view_size=view_size, padding="corner", use_skip_token=True,
+        visual_experts=two_experts(
+            ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5, image_size=view_size),
+            Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True, patch_size=8,
+                         image_size=view_size),
+            convnext_view=view_size, dinov2_view=view_size,
+        ),
+        grid=2, padding="corner", use_skip_token=True,
         image_token_id=TOY_IMAGE_TOKEN_ID,
     )  # fmt: skip
 
