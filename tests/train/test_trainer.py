@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from sphinx_x.train.config import TrainConfig
 from sphinx_x.train.trainer import Trainer, read_losses
 
 from .records import toy_config, write_dataset
+from .runs import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +20,6 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     write_dataset(root)
     return root
-
-
-def run_cli(config: dict, folder: Path, *extra: str, fault: str | None = None, processes: int = 1):
-    path = folder / f"config-{len(list(folder.glob('config-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = os.environ | ({"SPHINX_X_FAULT": fault} if fault else {})
-    env.pop("SPHINX_X_FAULT", None) if fault is None else None
-    launcher = (
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-        if processes > 1
-        else [sys.executable]
-    )
-    command = [*launcher, "-m", "sphinx_x.cli", "train", "--config", str(path), *extra]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_toy_run_learns_logs_and_saves_a_loadable_model(data, tmp_path, capsys):
