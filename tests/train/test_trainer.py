@@ -165,6 +165,20 @@ def test_the_documented_example_config_parses():
     assert config.run.activation_checkpointing and not config.run.reshard_after_forward
 
 
+def test_the_recipe_of_every_preset_parses_with_the_papers_values():
+    recipes = sorted(
+        (Path(__file__).parents[2] / "examples").glob("train-sphinx-x-*.yaml"), key=lambda p: p.stem
+    )
+    assert [path.stem.removeprefix("train-") for path in recipes] == [
+        "sphinx-x-intern2", "sphinx-x-moe", "sphinx-x-plus", "sphinx-x-plus-2k", "sphinx-x-tiny"]  # fmt: skip
+    for path in recipes:
+        config = TrainConfig.from_yaml(path)
+        assert config.model.preset == path.stem.removeprefix("train-")
+        assert config.optim.global_batch_size == 256 and config.optim.warmup_fraction == 0.01
+        assert config.optim.lr == (5e-6 if config.model.preset == "sphinx-x-moe" else 2e-5), path.name
+        assert config.run.dtype == "bfloat16" and config.run.activation_checkpointing
+
+
 def test_training_from_public_weight_formats(data, tmp_path):
     """The example config's path: the three parts from files in their public formats (tiny here)."""
     from transformers import Dinov2Model, LlamaForCausalLM
