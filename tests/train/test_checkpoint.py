@@ -13,26 +13,10 @@ from sphinx_x.cli import main
 from sphinx_x.train.checkpoint import load_checkpoint
 from sphinx_x.train.trainer import read_losses
 
-from .records import toy_config, write_dataset
+from .records import toy_config
 from .runs import run_cli
 
 BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "checkpoint_memory.py"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_dataset(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(data, tmp_path_factory):
-    """Losses of a one-process run that nothing interrupts: the reference."""
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    done = run_cli(toy_config(data, folder / "run"), folder)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return read_losses(folder / "run")
 
 
 def assert_same_losses(resumed: dict, reference: dict) -> None:
@@ -52,7 +36,7 @@ def test_two_processes_killed_resume_on_one_with_the_same_losses(data, tmp_path,
                                                             "trainer_state.pt"]  # fmt: skip
     resumed = run_cli(config, tmp_path, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert_same_losses(read_losses(tmp_path / "run"), uninterrupted)
+    assert_same_losses(read_losses(tmp_path / "run"), read_losses(uninterrupted))
     model = tmp_path / "run" / "model"
     assert main(["chat", "--model", str(model), "--max-new-tokens", "3", "What is 1 plus 2?"]) == 0
 
@@ -62,24 +46,21 @@ def test_one_process_resumes_on_two_with_the_same_losses(data, tmp_path, uninter
     assert run_cli(config, tmp_path, fault="step:6").returncode == -9
     resumed = run_cli(config, tmp_path, "--resume", processes=2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_same_losses(read_losses(tmp_path / "run"), uninterrupted)
+    assert_same_losses(read_losses(tmp_path / "run"), read_losses(uninterrupted))
 
 
-def test_a_checkpoint_holds_the_trainable_parameters_only(data, tmp_path):
+def test_a_checkpoint_holds_the_trainable_parameters_only(uninterrupted):
     from torch.distributed.checkpoint import FileSystemReader
 
-    assert run_cli(toy_config(data, tmp_path / "run", max_steps=2), tmp_path).returncode == 0
-    saved = (
-        FileSystemReader(tmp_path / "run" / "checkpoints" / "step-000002").read_metadata().state_dict_metadata
-    )
+    checkpoints = uninterrupted / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["latest", "step-000006", "step-000008"]  # keep 2
+    saved = FileSystemReader(checkpoints / "step-000008").read_metadata().state_dict_metadata
     weights = {key.removeprefix("model.") for key in saved if key.startswith("model.")}
     assert "projector.linear.weight" in weights and "visual_tokens.skip_img" in weights
     assert not any(key.startswith("vision_experts.") for key in weights)  # frozen: rebuilt from the model
     assert any(key.startswith("optimizer.state.language_model.") for key in saved)
-    state = torch.load(
-        tmp_path / "run" / "checkpoints" / "step-000002" / "trainer_state.pt", weights_only=True
-    )
-    assert state["step"] == 2 and state["planned_steps"] == 2 and "scheduler" in state
+    state = torch.load(checkpoints / "step-000008" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 8 and state["planned_steps"] == 8 and "scheduler" in state
 
 
 def test_an_old_whole_folder_checkpoint_is_named_not_misread(tmp_path, toy_model):

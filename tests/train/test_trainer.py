@@ -11,15 +11,8 @@ from sphinx_x.loading import load_model
 from sphinx_x.train.config import TrainConfig
 from sphinx_x.train.trainer import Trainer, read_losses
 
-from .records import toy_config, write_dataset
+from .records import toy_config
 from .runs import run_cli
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_dataset(root)
-    return root
 
 
 def test_toy_run_learns_logs_and_saves_a_loadable_model(data, tmp_path, capsys):
@@ -94,22 +87,19 @@ def test_bad_configs_are_named(tmp_path):
         Trainer(TrainConfig.from_dict({"optim": {"global_batch_size": 4, "micro_batch_size": 3}}))
 
 
-def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
-    uninterrupted = run_cli(toy_config(data, tmp_path / "whole"), tmp_path)
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
-    killed = run_cli(toy_config(data, tmp_path / "killed"), tmp_path, fault="step:6")
+def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path, uninterrupted):
+    """One process, killed after its last checkpoint (step 6 of 8). Killed earlier, on 2 processes,
+    resumed on 1 and the other way round: tests/train/test_checkpoint.py."""
+    killed = run_cli(toy_config(data, tmp_path / "late"), tmp_path, fault="step:8")
     assert killed.returncode == -9  # SIGKILL, no cleanup
-    assert (tmp_path / "killed" / "checkpoints" / "latest").read_text() == "step-000004"
-    resumed = run_cli(toy_config(data, tmp_path / "killed"), tmp_path, "--resume")
+    assert (tmp_path / "late" / "checkpoints" / "latest").read_text() == "step-000006"
+    resumed = run_cli(toy_config(data, tmp_path / "late"), tmp_path, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert read_losses(tmp_path / "killed") == read_losses(tmp_path / "whole")
+    assert read_losses(tmp_path / "late") == read_losses(uninterrupted)
     # Records skipped before the kill are still in the resumed run's report, even those met
     # before the last checkpoint, which the resumed run does not read again.
-    killed_late = run_cli(toy_config(data, tmp_path / "late"), tmp_path, fault="step:8")
-    assert killed_late.returncode == -9
-    assert run_cli(toy_config(data, tmp_path / "late"), tmp_path, "--resume").returncode == 0
     report = (tmp_path / "late" / "bad_records.txt").read_text()
-    assert report == (tmp_path / "whole" / "bad_records.txt").read_text() and "bad image" in report
+    assert report == (uninterrupted / "bad_records.txt").read_text() and "bad image" in report
 
 
 def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(data, tmp_path):
@@ -125,17 +115,15 @@ def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(data, tmp_pat
     assert len(read_losses(tmp_path / "run")) == 8
 
 
-def test_two_fsdp_processes_match_one_process(data, tmp_path):
-    single = run_cli(toy_config(data, tmp_path / "one", checkpoint_every=100), tmp_path)
-    assert single.returncode == 0, single.stderr[-2000:]
+def test_two_fsdp_processes_match_one_process(data, tmp_path, uninterrupted):
     double = run_cli(toy_config(data, tmp_path / "two", checkpoint_every=100), tmp_path, processes=2)
     assert double.returncode == 0, double.stderr[-3000:]
-    one, two = read_losses(tmp_path / "one"), read_losses(tmp_path / "two")
+    one, two = read_losses(uninterrupted), read_losses(tmp_path / "two")
     assert one.keys() == two.keys() and len(one) == 8
     for step in one:
         assert two[step] == pytest.approx(one[step], rel=1e-5, abs=1e-6), step
     reloaded = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "two" / "model").state_dict()
-    reference = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "one" / "model").state_dict()
+    reference = SphinxXForConditionalGeneration.from_pretrained(uninterrupted / "model").state_dict()
     for name, value in reference.items():
         torch.testing.assert_close(reloaded[name], value, rtol=1e-4, atol=1e-5)
 
