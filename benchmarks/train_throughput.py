@@ -5,7 +5,8 @@ a LLaVA-style baseline, on the same mixed-aspect data, same run.
   sorted   skip tokens for fully padded sub-images; batches sorted by length (the release's sampler,
            visual tokens counted), padded to the longest: little padding
   packed   skip tokens; the same random batches as `llava`, several samples per row (`train/packing.py`,
-           rows of `--pack-length` tokens), attention within each sample: no padding but a row's tail
+           rows of the batch's longest sample or `--pack-length` tokens), attention within each sample:
+           no padding but a row's tail
 
 All three train the same model on the same samples for the same number of steps with the trainer's
 own step (`train_step`: forward, masked loss, backward, clip, AdamW), each in its own child process so
@@ -134,7 +135,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--view-size", type=int, default=32)
-    parser.add_argument("--pack-length", type=int, default=512, help="tokens per packed row")
+    parser.add_argument(
+        "--pack-length",
+        type=int,
+        help="tokens per packed row (default: the batch's longest sample, as the trainer)",
+    )
     parser.add_argument("--answers", choices=sorted(ANSWER_WORDS), default="uniform")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
@@ -157,7 +162,7 @@ def main() -> None:
     results = {mode: max(found, key=lambda r: r["samples_per_s"]) for mode, found in runs.items()}
     print(f"# after:  {uptime()}")
     print(f"# toy SPHINX-X (2x2 grid + global, views {args.view_size}), {args.samples} samples ({args.answers} answers), "
-          f"batch {args.batch_size}, rows of {args.pack_length} when packed, torch {torch.__version__}, "
+          f"batch {args.batch_size}, packed rows of {args.pack_length or 'the longest sample'} tokens, torch {torch.__version__}, "
           f"{args.threads} threads, {platform.machine()}, best of {args.repeats}")  # fmt: skip
     print("# mode     samples/s  tokens/s  processed/s  tokens/sample  padding  peak RSS")
     for mode, r in results.items():
