@@ -82,3 +82,19 @@ def test_padding_at_a_row_end_is_a_segment_of_its_own(toy_model, toy_processor, 
             assert packed["position_ids"][row, start:].tolist() == list(
                 range(packed["input_ids"].shape[1] - start)
             )
+
+
+def test_a_packed_run_logs_the_losses_of_the_padded_run(data, tmp_path, uninterrupted):
+    """The trainer with `data.packing`: same samples per micro-batch, so the same step losses."""
+    from sphinx_x.train.config import TrainConfig
+    from sphinx_x.train.trainer import Trainer, read_losses
+
+    from .records import toy_config
+
+    config = toy_config(data, tmp_path / "packed", checkpoint_every=100)
+    config["data"] |= {"packing": True, "pack_length": 256}
+    Trainer(TrainConfig.from_dict(config)).train()
+    packed, padded = read_losses(tmp_path / "packed"), read_losses(uninterrupted)
+    assert packed.keys() == padded.keys() and len(padded) == 8
+    for step in padded:
+        assert packed[step] == pytest.approx(padded[step], rel=1e-4), step
