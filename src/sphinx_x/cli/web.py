@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -32,6 +33,8 @@ def add(commands) -> None:
 
 def run(args) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from the page's server
+    if importlib.util.find_spec("gradio") is None:
+        raise ValueError("the web demo needs Gradio: pip install 'sphinx-x[web]'")
     from ..presets import PRESETS
     from ..serve.limits import ServerLimits
     from ..web.app import launch
