@@ -80,3 +80,25 @@ def test_two_sessions_keep_their_own_histories(browser, page_with_script, tall_i
     finally:
         context_a.close()
         context_b.close()
+
+
+def test_mistakes_show_a_message_in_the_page(browser, page_with_script, tmp_path, tall_image):
+    url, _ = page_with_script
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (8 * 1024 * 1024 + 1))
+    context, page = open_page(browser, url)
+    try:
+        page.locator("#image-in input[type=file]").set_input_files(str(tmp_path / "broken.png"))
+        page.locator("#info", has_text="Image refused").wait_for()
+        assert "not a readable image" in page.locator("#info").inner_text()
+        page.get_by_text("not a readable image").first.wait_for()  # the warning too
+        page.locator("#image-in input[type=file]").set_input_files(str(tmp_path / "huge.png"))
+        page.get_by_text(re.compile("exceed|too large|maximum", re.IGNORECASE)).first.wait_for()
+        upload(page, tall_image)
+        page.locator("#send").click()  # an empty question
+        page.get_by_text("Type a question first").first.wait_for()
+        assert page.locator("#send").is_enabled()  # not hung: the page takes the next question
+        assert "Traceback" not in page.content()
+        page.screenshot(path=str(tmp_path / "mistakes.png"), full_page=True)
+    finally:
+        context.close()
