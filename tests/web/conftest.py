@@ -75,9 +75,12 @@ def page_with_script(toy):
         yield url, script
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright; skipped only outside CI when it is absent."""
+    """Headless Debian Chromium driven by Playwright; skipped only outside CI when it is absent.
+
+    Module-scoped: Playwright's sync API keeps an asyncio loop running on this thread while it is
+    open, and later tests that call `asyncio.run` (tests/serve) need it closed."""
     if shutil.which(str(CHROMIUM)) is None:
         if os.environ.get("CI") or os.environ.get("SPHINX_X_CI"):
             pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run installs it (apt-get install -y chromium)")
