@@ -1,5 +1,7 @@
 """The page's API with the official `gradio_client`: image + question -> streamed answer, boxes."""
 
+import threading
+
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -7,7 +9,8 @@ from PIL import Image
 
 from sphinx_x.inference.draw import PALETTE
 
-from .conftest import BOX_ANSWER, TALL, WAIT_SECONDS
+from ..scripted import ScriptedAnswers
+from .conftest import BOX_ANSWER, TALL, WAIT_SECONDS, make_chat, running_page
 
 RED = Image.new("RGB", (1, 1), PALETTE[0]).getpixel((0, 0))
 
@@ -52,3 +55,31 @@ def test_mistakes_are_messages(client, tmp_path, tall_image):
         call(client, "  ", 0, 0.75, 40, api_name="/ask")
     with pytest.raises(AppError, match="greater than maximum value 64"):  # the slider checks it
         call(client, "Hi", 0, 0.75, 2000, api_name="/ask")
+
+
+def test_sessions_share_the_engine_not_their_histories(toy, tall_image):
+    """Four clients at once: their answers are decoded together, each sees only its own turn."""
+    model, processor = toy
+    chat, peak, done = make_chat(toy), [0], threading.Event()
+
+    def watch():
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], chat.engine.snapshot()["running"])
+
+    with (
+        ScriptedAnswers(model, processor.tokenizer, [" ".join(["word"] * 30)] * 4),
+        running_page(chat) as url,
+    ):
+        clients = [Client(url, verbose=False) for _ in range(4)]
+        for client in clients:
+            call(client, handle_file(str(tall_image)), api_name="/set_image")
+        threading.Thread(target=watch, daemon=True).start()
+        jobs = [
+            client.submit(f"Question {i}", 0, 0.75, 60, api_name="/ask") for i, client in enumerate(clients)
+        ]
+        chats = [job.result(timeout=WAIT_SECONDS)[0] for job in jobs]
+        done.set()
+    assert [[m["content"][0]["text"] for m in chat if m["role"] == "user"] for chat in chats] == [
+        [f"Question {i}"] for i in range(4)
+    ]
+    assert peak[0] >= 2  # continuous batching across page sessions (4 measured here)
