@@ -58,7 +58,9 @@ def build_demo(chat: WebChat) -> gr.Blocks:
                     max_tokens = gr.Slider(1, chat.limits.max_tokens, value=min(512, chat.limits.max_tokens),
                                            step=1, label="Max tokens")  # fmt: skip
 
-        def set_image(payload):
+        def set_image(payload, current: Conversation):
+            if payload is None and current.image is None:  # e.g. a refused image just removed
+                return (gr.skip(),) * 6  # keep the message that says why
             path = payload.get("path") if isinstance(payload, dict) else None
             conversation, shown_image, problem = Conversation(), gr.skip(), None
             if payload is not None and path is None:
@@ -93,7 +95,7 @@ def build_demo(chat: WebChat) -> gr.Blocks:
 
         turn_inputs = [state, question, temperature, top_p, max_tokens]
         turn_outputs = [state, chatbot, drawn, located, question]
-        image_in.change(set_image, [image_in], [state, image_in, chatbot, drawn, located, info],
+        image_in.change(set_image, [image_in, state], [state, image_in, chatbot, drawn, located, info],
                         preprocess=False, api_name="set_image")  # fmt: skip
         turns = [
             send.click(ask, turn_inputs, turn_outputs, api_name="ask"),
