@@ -162,3 +162,28 @@ def test_serve_hands_its_limits_to_the_server(monkeypatch, tmp_path):
 def test_serve_refuses_bad_limits_in_one_line(argv, message, capsys):
     assert main(["serve", "--model", "sphinx-x-toy", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_web_loads_the_model_and_hands_its_limits_to_the_page(monkeypatch):
+    from sphinx_x.web import app
+
+    calls = []
+    monkeypatch.setattr(app, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
+    argv = ["web", "--model", "sphinx-x-toy", "--port", "7999", "--max-running", "3", "--max-tokens", "32",
+            "--max-image-mb", "1", "--served-model-name", "toy"]  # fmt: skip
+    assert main(argv) == 0
+    (chat, host, port), _ = calls[0]
+    assert (host, port, chat.model_name) == ("127.0.0.1", 7999, "toy")
+    assert (
+        chat.limits.max_running == 3
+        and chat.limits.max_tokens == 32
+        and chat.limits.max_image_bytes == 1024**2
+    )
+    assert chat.engine.scheduler.max_running == 3 and not chat.engine.is_running  # launch starts it
+
+
+def test_web_help_names_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["web", "--help"])
+    out = capsys.readouterr().out
+    assert "--model" in out and "--host" in out and "--port" in out
