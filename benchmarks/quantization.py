@@ -141,7 +141,9 @@ def measure_decode(model, processor, batch_size: int, new_tokens: int) -> dict:
     tokenizer = NeverStops(processor.tokenizer)
 
     def ours(count):
-        return timed(lambda: generate(model, tokenizer, batch, DecodingSettings(count, temperature=0, stop_strings=())))
+        return timed(
+            lambda: generate(model, tokenizer, batch, DecodingSettings(count, temperature=0, stop_strings=()))
+        )
 
     def theirs(count):
         return timed(lambda: model.language_model.generate(
@@ -207,7 +209,10 @@ def print_table(rows: list[dict]) -> None:
             print(f"| {row['precision']} | failed: {row['error']} |")
             continue
         r = ratios(row, base) if base else {}
-        speed = (lambda key: f" ({r[key]:.2f}x)" if key in r else "")  # noqa: E731
+
+        def speed(key: str, r=r) -> str:
+            return f" ({r[key]:.2f}x)" if key in r else ""
+
         print(f"| {row['precision']} ({row['compute_dtype']}) | {row['weights_total_bytes'] / GIB:.2f} "
               f"({row['weights_llm_bytes'] / GIB:.2f} / {row['weights_vision_bytes'] / GIB:.2f}) | "
               f"{r.get('weights_x', 1):.2f} | {row['image_s']:.1f}{speed('image_speedup')} | "
@@ -236,7 +241,11 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_one(args.one, settings)))
         return
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    device_name = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else platform.processor() or platform.machine()
+    )
     print(f"# {args.preset} on {args.device} ({device_name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, {time.strftime('%Y-%m-%d')}")  # fmt: skip
     rows = []
@@ -244,7 +253,9 @@ def main() -> None:
         rows.append(run_in_own_process(precision, settings))
         print(json.dumps(rows[-1]), flush=True)
         if args.out:
-            args.out.write_text(json.dumps({"preset": args.preset, "device": args.device, "rows": rows}, indent=2))
+            args.out.write_text(
+                json.dumps({"preset": args.preset, "device": args.device, "rows": rows}, indent=2)
+            )
     print_table(rows)
 
 

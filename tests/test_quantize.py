@@ -57,9 +57,14 @@ def test_weight_memory_counts_what_is_stored():
     linear_bytes = sum(weight.numel() * 4 for weight in quantized)
     # int8: one byte per weight, a float32 scale and an int8 zero point per output row.
     rows = sum(weight.shape[0] for weight in quantized)
-    assert weight_bytes(int8)["llm"] == weight_bytes(full)["llm"] - linear_bytes + linear_bytes // 4 + rows * 5
+    assert (
+        weight_bytes(int8)["llm"] == weight_bytes(full)["llm"] - linear_bytes + linear_bytes // 4 + rows * 5
+    )
     assert weight_bytes(int8)["vision"] == weight_bytes(full)["vision"]
-    assert weight_bytes(int4)["llm"] < weight_bytes(int8)["llm"] and weight_bytes(int4)["vision"] < weight_bytes(full)["vision"]
+    assert (
+        weight_bytes(int4)["llm"] < weight_bytes(int8)["llm"]
+        and weight_bytes(int4)["vision"] < weight_bytes(full)["vision"]
+    )
     assert weight_bytes(full)["total"] == sum(p.numel() * 4 for p in full.parameters()) + sum(
         b.numel() * b.element_size() for b in full.buffers()
     )

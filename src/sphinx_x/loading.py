@@ -143,7 +143,9 @@ def fastest_dtype(device: torch.device) -> torch.dtype:
 
 def cpu_has_native_bfloat16() -> bool:
     """AVX512-BF16 or AMX tiles: torch's own probes, else the kernel's CPU flags."""
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
     if all(probe is not None for probe in probes):
         return any(probe() for probe in probes)
     try:

@@ -138,7 +138,13 @@ def weight_bytes(model) -> dict[str, int]:
     `other` (projector, start/end/skip) and `total`."""
     parts, seen = {"llm": 0, "vision": 0, "other": 0}, set()
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        part = "llm" if name.startswith("language_model.") else "vision" if name.startswith("vision_experts.") else "other"
+        part = (
+            "llm"
+            if name.startswith("language_model.")
+            else "vision"
+            if name.startswith("vision_experts.")
+            else "other"
+        )
         for stored in stored_tensors(tensor):
             key = (stored.device, stored.untyped_storage().data_ptr(), stored.storage_offset(), stored.shape)
             if key not in seen:
