@@ -180,6 +180,10 @@ def assemble_parts(source: ModelSource, dtype: torch.dtype | None = None):
 
 
 def load_folder(folder: Path, dtype: torch.dtype | None = None):
+    from .train.lora import ADAPTER_CONFIG, load_adapter_folder
+
+    if (folder / ADAPTER_CONFIG).is_file():
+        return load_adapter_folder(folder, dtype)
     if not (folder / "config.json").is_file():
         raise ModelFolderError(f"{folder}: no config.json: not a sphinx-x model folder")
     try:

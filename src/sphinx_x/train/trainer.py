@@ -34,6 +34,7 @@ from .data import (
     sequence_lengths,
     shard_of,
 )
+from .lora import apply_lora
 from .optim import build_optimizer, build_scheduler
 from .parallelize import apply_activation_checkpointing, apply_fsdp, device_for_rank, init_distributed
 from .report import MetricsLog, plot_loss_curve
@@ -140,6 +141,8 @@ class Trainer:
             model, processor = build_model(config)
         else:
             self.save_initial_model(model, processor, resume)
+        if config.lora.enabled:
+            self.build_lora(model, processor, resume)
         self.model, self.processor = model.to(self.device), processor
         self.processor.max_length = config.data.max_length
         self.bad = BadRecords()
@@ -194,6 +197,18 @@ class Trainer:
         )
         sample.labels = [IGNORE_INDEX] * len(sample.labels)
         return self.processor.collate([sample])
+
+    def build_lora(self, model, processor, resume: bool) -> None:
+        """Adapters on a frozen base that every checkpoint names: the model folder the run starts
+        from, saved first when it has none (a preset, public parts)."""
+        if self.config.lora.base_quantize and self.world_size > 1:
+            raise ValueError(
+                "lora.base_quantize (QLoRA) runs on one device: quantized weights are not sharded by FSDP; "
+                "use plain LoRA (no base_quantize) with several processes"
+            )
+        if not self.config.model.path:
+            self.save_initial_model(model, processor, resume)
+        apply_lora(model, self.config.lora, str(Path(self.config.model.path).resolve()))
 
     def parallelize(self) -> None:
         if self.config.run.activation_checkpointing:
