@@ -12,6 +12,7 @@ from PIL import ImageFile
 
 from sphinx_x.inference.engine import Engine
 from sphinx_x.loading import load_model
+from sphinx_x.model.sphinx import split_pixel_values
 from sphinx_x.serve import remote
 from sphinx_x.serve.app import create_app
 from sphinx_x.serve.limits import ServerLimits
@@ -77,10 +78,8 @@ def teach_answer(model, processor, conversation, image, margin=100.0):
     if llm.lm_head.weight is llm.get_input_embeddings().weight:
         llm.lm_head.weight = torch.nn.Parameter(llm.lm_head.weight.detach().clone())
     batch = processor.collate([processor.encode(conversation, image)])
-    visual = [
-        batch.get(key)
-        for key in ("pixel_values_convnext", "pixel_values_dinov2", "views_skipped", "has_image")
-    ]
+    pixel_values, _ = split_pixel_values(batch)
+    visual = [pixel_values, batch.get("views_skipped"), batch.get("has_image")]
     with torch.no_grad():
         hidden = llm.model(inputs_embeds=model.embed_inputs(batch["input_ids"], *visual)).last_hidden_state[
             0, :-1

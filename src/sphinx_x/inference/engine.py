@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from ..model.sphinx import SphinxXForConditionalGeneration
+from ..model.sphinx import SphinxXForConditionalGeneration, split_pixel_values
 from .packed_cache import PackedCache
 from .sampling import DecodingSettings, RequestSampler, sample_rows
 from .scheduler import QueueFullError, Scheduler
@@ -351,13 +351,10 @@ class Engine:
         device = self.model.device
         ids = torch.tensor([request.input_ids], device=device)
         images = {key: value.to(device) for key, value in (request.image_inputs or {}).items()}
+        pixel_values, _ = split_pixel_values(images)
         try:
             return self.model.embed_inputs(
-                ids,
-                images.get("pixel_values_convnext"),
-                images.get("pixel_values_dinov2"),
-                images.get("views_skipped"),
-                images.get("has_image"),
+                ids, pixel_values, images.get("views_skipped"), images.get("has_image")
             )
         except Exception as error:  # e.g. image tokens that do not match the image: this request only
             logger.warning("request %d cannot be prefilled: %s", request.id, error)
