@@ -7,11 +7,14 @@ import warnings
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from sphinx_x.cli import main
 from sphinx_x.demo.corpus import write_corpus
 from sphinx_x.loading import load_model
+from sphinx_x.serve.limits import ServerLimits
+from sphinx_x.serve.server import build_app
 from sphinx_x.train.config import LoraConfig, TrainConfig
 from sphinx_x.train.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, apply_lora, lora_targets, merge_lora
 from sphinx_x.train.trainer import Trainer, read_losses
@@ -139,6 +142,11 @@ def test_merged_model_equals_base_plus_adapters_and_loads_everywhere(data, tmp_p
     merged, merged_processor = load_model(tmp_path / "merged")
     torch.testing.assert_close(logits(merged, merged_processor, image), unmerged, atol=1e-5, rtol=1e-5)
     assert main(["chat", "--model", str(tmp_path / "run" / "model"), "--max-new-tokens", "2", "Hi"]) == 0
+    with TestClient(
+        build_app(tmp_path / "run" / "model", ServerLimits(max_tokens=2), device="cpu")
+    ) as client:
+        ask = {"model": "model", "messages": [{"role": "user", "content": "Hi"}]}
+        assert client.post("/v1/chat/completions", json=ask).status_code == 200
     assert main(["convert", "merge-lora", str(tmp_path / "merged"), str(tmp_path / "again")]) == 2
     assert "not a LoRA run" in capsys.readouterr().err
 

@@ -26,11 +26,16 @@ def add_model_options(parser, default_model: str | None = None) -> None:
                         help="quantize the vision experts' linear layers too (with --quantize)")  # fmt: skip
 
 
+def load_options(args) -> dict:
+    """The keyword arguments of `sphinx_x.loading.load_model` that `add_model_options` parsed."""
+    return {"dtype": args.dtype, "device": args.device, "quantize": args.quantize,
+            "quantize_vision": args.quantize_vision}  # fmt: skip
+
+
 def load_model_from(args):
     from ..loading import load_model
 
-    return load_model(args.model, dtype=args.dtype, device=args.device, quantize=args.quantize,
-                      quantize_vision=args.quantize_vision)  # fmt: skip
+    return load_model(args.model, **load_options(args))
 
 
 def add_listing_parser(actions, name: str, help: str, heading: str, rows: dict[str, str]):
