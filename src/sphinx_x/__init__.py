@@ -11,9 +11,8 @@ Importing the package is light: torch and transformers load with the first name 
 from __future__ import annotations
 
 import importlib
-import logging
 
-from . import auto_classes
+from . import auto_classes, optional_imports
 
 __version__ = "0.2.0"
 
@@ -34,21 +33,7 @@ EXPORTS = {
 __all__ = [*EXPORTS, "__version__"]
 
 auto_classes.install()
-
-
-class _DropKnownNoise(logging.Filter):
-    """torchao (installed for `--quantize int8`) is imported by transformers itself, at every model
-    load: it warns about each of its CUDA-only kernels a CPU build cannot load, and torch 2.13 warns
-    that it registers enums the old way. Neither says anything a user can act on."""
-
-    NOISE = ("Failed to load /", "is an Enum subclass and is now natively supported")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(text in str(record.msg) for text in self.NOISE)
-
-
-for _name in ("torchao", "torch.utils._pytree"):
-    logging.getLogger(_name).addFilter(_DropKnownNoise())
+optional_imports.install()
 
 
 def __getattr__(name: str):

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..optional_imports import torchao_only_if_imported_for_peft
+
 ADAPTER_CONFIG = "lora_config.json"
 ADAPTER_WEIGHTS = "lora_weights.safetensors"
 ATTENTION_AND_MLP = (
@@ -56,7 +58,7 @@ def apply_lora(model, settings, base: str) -> None:
         )
     config = LoraConfig(r=settings.rank, lora_alpha=settings.scale_alpha, lora_dropout=settings.dropout,
                         target_modules=modules, target_parameters=parameters or None, bias="none")  # fmt: skip
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torchao_only_if_imported_for_peft():
         # peft warns that adapters on torchao weights cannot merge into them: we never do (adapters
         # merge into the full-precision base, `load_adapter_folder`).
         warnings.filterwarnings("ignore", "TorchaoLoraLinear was instantiated", UserWarning)
