@@ -113,11 +113,14 @@ def timed(function) -> float:
 
 
 def measure_image_and_prefill(model, processor) -> dict:
+    from sphinx_x.model.sphinx import split_pixel_values
+
     image = Image.new("RGB", (1024, 512), (200, 120, 40))
     batch = processor([[{"role": "user", "content": QUESTION}]], [image]).to(model.device)
-    images = {key: value for key, value in batch.items() if key not in ("input_ids", "attention_mask")}
+    pixel_values, _ = split_pixel_values(dict(batch))
     holder = {}
-    image_s = timed(lambda: holder.update(embeds=model.embed_inputs(batch["input_ids"], **images)))
+    image_s = timed(lambda: holder.update(embeds=model.embed_inputs(
+        batch["input_ids"], pixel_values, batch["views_skipped"], batch["has_image"])))  # fmt: skip
     embeds, mask = holder["embeds"], batch["attention_mask"]
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
     llm = model.language_model
