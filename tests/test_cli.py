@@ -32,6 +32,30 @@ def test_info_rejects_a_bad_size_and_an_unknown_preset(capsys):
     assert "known presets: sphinx-x-tiny" in capsys.readouterr().err
 
 
+def test_info_train_gives_the_memory_per_process_of_the_trainers_policy(capsys):
+    main(["info", "sphinx-x-moe", "--json"])
+    params = json.loads(capsys.readouterr().out)["params"]
+    assert main(["info", "sphinx-x-moe", "--train", "--world-size", "32", "--world-size", "8", "--json"]) == 0
+    at_32, at_8 = json.loads(capsys.readouterr().out)
+    assert (
+        at_32["trainable"] == params["trainable"] and at_32["frozen"] == params["convnext"] + params["dinov2"]
+    )
+    # fp32 master weights, fp32 gradients and AdamW's two fp32 moments, each sharded over the processes.
+    assert at_32["parameters"] == at_32["gradients"] == 4 * params["trainable"] / 32
+    assert at_32["optimizer"] == 2 * at_32["parameters"] and at_8["optimizer"] == 4 * at_32["optimizer"]
+    # What a full-state checkpoint gathered onto one process (weights + two moments): about 560 GB.
+    assert round((at_8["parameters"] + at_8["optimizer"]) * 8 / 1e9) == 561
+    assert at_32["frozen_experts"] == 4 * at_32["frozen"]  # replicated on every process
+    assert at_32["gathered_zero3"] < at_32["gathered_zero2"] == 2 * params["trainable"]  # bf16 copies
+
+
+def test_info_train_table_covers_the_family(capsys):
+    assert main(["info", "--train", "--world-size", "64"]) == 0
+    table = capsys.readouterr().out
+    assert "| sphinx-x-moe | 64 | 46.72 B |" in table and "| sphinx-x-plus | 64 |" in table
+    assert "sphinx-x-toy" not in table
+
+
 def scripted_loading(monkeypatch, answers: list[str]) -> list:
     """`sphinx-x chat` loads its model through sphinx_x.loading: make that model answer `answers`."""
     from sphinx_x import loading

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -70,3 +71,21 @@ def test_demo_flags_pick_their_settings(tmp_path, monkeypatch):
     assert demo_run.LONG.epochs > demo_run.FULL.epochs
     with pytest.raises(SystemExit):
         main(["demo", "--quick", "--long"])
+
+
+def test_demo_moe_swaps_in_a_mixtral_of_the_same_width(tmp_path, monkeypatch):
+    chosen = []
+    monkeypatch.setattr(demo_run, "run_demo", lambda out, seed, settings: chosen.append(settings) or {})
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--moe"]) == 0
+    assert chosen == [dataclasses.replace(demo_run.QUICK, moe=True)]
+    dense, moe = demo_run.demo_model_config(1024), demo_run.demo_model_config(1024, moe=True)
+    assert moe.text_config.model_type == "mixtral" and dense.text_config.model_type == "llama"
+    assert (moe.text_config.num_local_experts, moe.text_config.num_experts_per_tok) == (4, 2)
+    for field in (
+        "hidden_size",
+        "num_hidden_layers",
+        "intermediate_size",
+        "num_attention_heads",
+        "vocab_size",
+    ):
+        assert getattr(moe.text_config, field) == getattr(dense.text_config, field)

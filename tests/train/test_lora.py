@@ -50,7 +50,7 @@ def corpus_loss(trainer) -> float:
     trainer.model.eval()
     with torch.no_grad():
         epoch = itertools.islice(trainer.build_loader(), len(trainer.plan))
-        losses = [trainer.model(**trainer.take(batch)).loss.item() for batch in epoch]
+        losses = [trainer.model(**trainer.take(batch).inputs).loss.item() for batch in epoch]
     trainer.model.train()
     return sum(losses) / len(losses)
 

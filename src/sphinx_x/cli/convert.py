@@ -64,12 +64,8 @@ def add(commands) -> None:
     assemble.add_argument("--dtype", choices=DTYPES, default="float32")
     assemble.set_defaults(run=run_assemble)
 
-    merge = kinds.add_parser(
-        "merge-lora", help="a LoRA run or checkpoint -> a full model, adapters merged in"
-    )
-    merge.add_argument(
-        "source", metavar="RUN_OR_CHECKPOINT", help="a LoRA run folder, its model/ or one of its checkpoints"
-    )
+    merge = kinds.add_parser("merge-lora", help="a LoRA run -> a full model, adapters merged in")
+    merge.add_argument("source", metavar="RUN", help="a LoRA run folder or its model/ (an adapter folder)")
     merge.add_argument("output")
     merge.add_argument("--dtype", choices=DTYPES, help="default: the base model's")
     merge.set_defaults(run=run_merge_lora)

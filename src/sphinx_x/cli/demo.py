@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,8 @@ def add(commands) -> None:
     )
     size.add_argument("--long", action="store_true",
                       help="20x the expert pre-training and 4 epochs: grounding and reading (about 5 min on a GPU, 30 on 2 CPU cores)")  # fmt: skip
+    demo.add_argument("--moe", action="store_true",
+                      help="a Mixtral LLM of the same width (4 experts, top-2): the model `sphinx-x moe` analyses")  # fmt: skip
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=run)
 
@@ -27,6 +30,8 @@ def run(args) -> int:
     from ..demo.run import SETTINGS, headline, run_demo
 
     settings = SETTINGS["quick" if args.quick else "long" if args.long else "full"]
+    if args.moe:
+        settings = dataclasses.replace(settings, moe=True)
     metrics = run_demo(args.out, seed=args.seed, settings=settings)
     print(json.dumps(headline(metrics)))
     print(f"report: {Path(args.out) / 'report.html'}; model: {Path(args.out) / 'model'}")

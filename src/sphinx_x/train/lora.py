@@ -3,12 +3,17 @@
     apply_lora(model, settings, base)   freeze the model; QLoRA: quantize the LLM's linear layers
                                         (`sphinx_x.quantize`); add adapters to the LLM's targeted
                                         projections; the projector and start/end/skip stay trainable
-    lora_state(model)                   what a checkpoint keeps: the trainable parameters only
-    RUN/.../step-N/ (an adapter folder) lora_config.json     the settings and the base model's folder
-                                        lora_weights.safetensors   adapters + projector + start/end/skip
+    lora_state(model)                   the trainable parameters only, gathered (what an adapter folder holds)
+    RUN/model/ (an adapter folder)      lora_config.json     the settings and the base model's folder
+      `export_adapters`                 lora_weights.safetensors   adapters + projector + start/end/skip
                                         the processor (tokenizer, processor_config.json)
     load_adapter_folder(folder)         the base, its adapters merged in: what `load_model` returns
     merge_lora(model)                   each adapter added into its base weight; plain layers again
+
+Checkpoints (`RUN/checkpoints/step-N`, `train/checkpoint.py`) hold the trainable parameters and
+their optimizer state only, sharded, for LoRA as for full training: for a LoRA run that is the
+adapters and the trainable non-LoRA parameters; the frozen base is rebuilt from the folder the run
+starts from. The adapter folder is written once, at the end.
 
 Adapters are merged into the full-precision base weights, also after QLoRA: the merged model is a
 plain sphinx-x model, to be quantized again at load time if wanted (`--quantize`).
@@ -112,13 +117,28 @@ def lora_state(model) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_adapter_folder(folder: Path, model, state: dict[str, torch.Tensor], processor) -> None:
+def export_adapters(model, processor, folder: Path) -> Path:
+    """Collective (every process gathers, process 0 writes): the adapter folder of `model`, written
+    into `FOLDER.partial` and renamed when complete, like `train.export.export_model`."""
+    import os
+    import shutil
+
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(state, folder / ADAPTER_WEIGHTS)
-    (folder / ADAPTER_CONFIG).write_text(json.dumps(getattr(model, LORA_ATTRIBUTE), indent=2) + "\n")
-    processor.save_pretrained(folder)
+    from .checkpoint import barrier, is_main_process
+
+    state = lora_state(model)
+    if is_main_process():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        save_file(state, partial / ADAPTER_WEIGHTS)
+        (partial / ADAPTER_CONFIG).write_text(json.dumps(getattr(model, LORA_ATTRIBUTE), indent=2) + "\n")
+        processor.save_pretrained(partial)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
+    barrier()
+    return folder
 
 
 def read_adapter_weights(folder: Path, model) -> dict[str, torch.Tensor]:
@@ -174,17 +194,14 @@ def load_adapter_folder(folder: Path, dtype: torch.dtype | None = None):
 
 
 def adapter_folder_of(path: str | Path) -> Path:
-    """An adapter folder itself, a LoRA run's (its `model/`, else its latest checkpoint)."""
+    """An adapter folder itself, or a LoRA run's (its `model/`)."""
     path = Path(path)
     for candidate in (path, path / "model"):
         if (candidate / ADAPTER_CONFIG).is_file():
             return candidate
-    latest = path / "checkpoints" / "latest"
-    if latest.is_file() and (path / "checkpoints" / latest.read_text().strip() / ADAPTER_CONFIG).is_file():
-        return path / "checkpoints" / latest.read_text().strip()
     raise ValueError(
-        f"{path}: no {ADAPTER_CONFIG} there, in {path / 'model'} or in its latest checkpoint: not a LoRA run, "
-        "nor one of its checkpoints"
+        f"{path}: no {ADAPTER_CONFIG} there or in {path / 'model'}: not a LoRA run nor its adapter folder "
+        "(a run stopped early: `sphinx-x train --resume` on its finished schedule writes RUN/model)"
     )
 
 
