@@ -9,6 +9,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load_file
+from torch.distributed.checkpoint import FileSystemReader
 
 from sphinx_x.cli import main
 from sphinx_x.demo.corpus import write_corpus
@@ -96,7 +97,7 @@ def test_bad_lora_settings_are_named():
 
 def test_a_lora_run_on_the_demo_corpus_learns_and_saves_adapters_only(tmp_path):
     mixture = write_corpus(tmp_path / "corpus", {"count": 24, "colour": 24, "language": 24}, seed=0)
-    raw = lora_config(tmp_path, tmp_path / "run", rank=8, epochs=2, checkpoint_every=100)
+    raw = lora_config(tmp_path, tmp_path / "run", rank=8, epochs=2, checkpoint_every=9)
     raw["data"]["mixture"] = str(mixture)
     raw["optim"] |= {"global_batch_size": 8, "micro_batch_size": 4}
     trainer = Trainer(TrainConfig.from_dict(raw))
@@ -116,6 +117,10 @@ def test_a_lora_run_on_the_demo_corpus_learns_and_saves_adapters_only(tmp_path):
     assert sum(t.numel() * t.element_size() for t in saved.values()) == trainable_bytes
     full_bytes = (tmp_path / "run" / "initial-model" / "model.safetensors").stat().st_size
     assert (model_dir / ADAPTER_WEIGHTS).stat().st_size < 0.2 * full_bytes
+    # A checkpoint: the trainable parameters (and their AdamW state), sharded; nothing of the frozen base.
+    checkpoint = tmp_path / "run" / "checkpoints" / (tmp_path / "run" / "checkpoints" / "latest").read_text()
+    held = FileSystemReader(checkpoint).read_metadata().state_dict_metadata
+    assert {key.removeprefix("model.") for key in held if key.startswith("model.")} == set(saved)
 
 
 def test_merged_model_equals_base_plus_adapters_and_loads_everywhere(data, tmp_path, capsys):
