@@ -151,6 +151,19 @@ def test_serve_hands_its_limits_to_the_server(monkeypatch, tmp_path):
         and limits.allowed_media_dir == tmp_path.resolve()
     )
     assert options["api_key"] == "from-env"
+    assert main(["serve", "--model", "sphinx-x-toy", "--dtype", "bfloat16", "--quantize", "int8"]) == 0
+    assert {key: calls[1][1][key] for key in ("dtype", "quantize", "quantize_vision")} == {
+        "dtype": "bfloat16", "quantize": "int8", "quantize_vision": False}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["chat"], ["eval", "run", "--benchmark", "pope", "--data", "x"],
+                                     ["eval", "suite", "--data-root", "x"], ["serve"]])  # fmt: skip
+def test_every_model_command_takes_the_precision_options(command):
+    from sphinx_x.cli import build_parser
+
+    args = build_parser().parse_args([*command, "--model", "m", "--dtype", "float16", "--quantize", "int4",
+                                      "--quantize-vision"])  # fmt: skip
+    assert (args.dtype, args.quantize, args.quantize_vision) == ("float16", "int4", True)
 
 
 @pytest.mark.parametrize(

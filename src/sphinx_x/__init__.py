@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from . import auto_classes
+from . import auto_classes, optional_imports
 
 __version__ = "0.2.0"
 
@@ -33,6 +33,7 @@ EXPORTS = {
 __all__ = [*EXPORTS, "__version__"]
 
 auto_classes.install()
+optional_imports.install()
 
 
 def __getattr__(name: str):

@@ -5,8 +5,12 @@
     load_model(ModelSource(llm=..., convnext=..., dinov2=...))   assembled from public weights
 
 Returns `(model, processor)`, the model in eval mode on `device` in `dtype`. A folder keeps the
-dtype it was saved in unless told otherwise. Folders saved before sphinx-x 0.2 (no `<image>` token)
-are upgraded in memory, with a warning.
+dtype it was saved in unless told otherwise; `dtype="fastest"` picks the fastest measured on the
+device (`fastest_dtype`). `quantize="int8"|"int4"` quantizes the LLM's linear layers (and the vision
+experts' with `quantize_vision=True`) after loading, on the CPU, before the move to `device`
+(`sphinx_x.quantize`). A folder of LoRA adapters (`lora_config.json`) loads its base model and
+merges the adapters into it. Folders saved before sphinx-x 0.2 (no `<image>` token) are upgraded in
+memory, with a warning.
 """
 
 from __future__ import annotations
@@ -58,10 +62,13 @@ def load_model(
     source: str | os.PathLike | ModelSource,
     dtype: torch.dtype | str | None = None,
     device: str | torch.device | None = None,
+    quantize: str | None = None,
+    quantize_vision: bool = False,
 ) -> tuple[SphinxXForConditionalGeneration, SphinxXProcessor]:
     """A model and its processor, ready for inference (see the module docstring)."""
     device = resolve_device(device)
-    dtype = resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype, device)
+    check_quantize(quantize, quantize_vision)
     if not isinstance(source, ModelSource):
         source = source_of(source)
     if source.path:
@@ -70,7 +77,20 @@ def load_model(
         model, processor = assemble_parts(source, dtype)
     else:
         model, processor = build_preset(source.preset, dtype)
+    if quantize is not None:
+        from .quantize import quantize_model
+
+        quantize_model(model, quantize, vision=quantize_vision)
     return model.to(device).eval(), processor
+
+
+def check_quantize(quantize: str | None, quantize_vision: bool) -> None:
+    from .quantize import QUANTIZATIONS  # light: torchao and bitsandbytes load only when used
+
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"--quantize {quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    if quantize_vision and quantize is None:
+        raise ValueError("--quantize-vision needs --quantize int8 or int4 (it says what to quantize them to)")
 
 
 def source_of(name: str | os.PathLike) -> ModelSource:
@@ -98,13 +118,41 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    """None or "auto": as saved (folders) / float32 (fresh presets)."""
+def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device | None = None) -> torch.dtype | None:
+    """None or "auto": as saved (folders) / float32 (fresh presets); "fastest": `fastest_dtype(device)`."""
     if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
         return None if dtype == "auto" else dtype
+    if dtype == "fastest":
+        return fastest_dtype(device or torch.device("cpu"))
     if dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype!r}: expected one of auto, {', '.join(DTYPES)}")
+        raise ValueError(f"--dtype {dtype!r}: expected one of auto, {', '.join(DTYPES)}, fastest")
     return DTYPES[dtype]
+
+
+def fastest_dtype(device: torch.device) -> torch.dtype:
+    """The dtype SPHINX-X runs fastest in on `device`, as benchmarks/quantization.py measures it:
+    bfloat16 on GPUs that have it (float16 on older ones) and on CPUs with native bfloat16 (AVX512-BF16
+    or AMX); float32 on other CPUs, where eager bfloat16 is emulated and slower (2x to 6x on the
+    AVX2-only reference machine, benchmarks/README.md)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bfloat16() else torch.float32
+    return torch.float32
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """AVX512-BF16 or AMX tiles: torch's own probes, else the kernel's CPU flags."""
+    probes = [
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    if all(probe is not None for probe in probes):
+        return any(probe() for probe in probes)
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # -- the three sources ----------------------------------------------------------------------
@@ -132,6 +180,10 @@ def assemble_parts(source: ModelSource, dtype: torch.dtype | None = None):
 
 
 def load_folder(folder: Path, dtype: torch.dtype | None = None):
+    from .train.lora import ADAPTER_CONFIG, load_adapter_folder
+
+    if (folder / ADAPTER_CONFIG).is_file():
+        return load_adapter_folder(folder, dtype)
     if not (folder / "config.json").is_file():
         raise ModelFolderError(f"{folder}: no config.json: not a sphinx-x model folder")
     try:

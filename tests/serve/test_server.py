@@ -358,3 +358,15 @@ def test_a_model_folder_is_served_under_its_name(toy_model_dir):
         assert client.get("/v1/models").json()["data"][0]["id"] == "toy-model"
         reply = client.post("/v1/chat/completions", json={"model": "toy-model", "messages": ask("hi")})
         assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] <= 4
+
+
+@pytest.mark.parametrize("quantize", ["int8", "int4"])
+def test_a_quantized_model_is_served(toy_model_dir, quantize):
+    from fastapi.testclient import TestClient
+
+    from sphinx_x.serve.server import build_app
+
+    app = build_app(toy_model_dir, ServerLimits(max_tokens=4), device="cpu", quantize=quantize)
+    with TestClient(app) as client:
+        reply = client.post("/v1/chat/completions", json={"model": "toy-model", "messages": ask("hi")})
+        assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] <= 4

@@ -64,6 +64,12 @@ def add(commands) -> None:
     assemble.add_argument("--dtype", choices=DTYPES, default="float32")
     assemble.set_defaults(run=run_assemble)
 
+    merge = kinds.add_parser("merge-lora", help="a LoRA run -> a full model, adapters merged in")
+    merge.add_argument("source", metavar="RUN", help="a LoRA run folder or its model/ (an adapter folder)")
+    merge.add_argument("output")
+    merge.add_argument("--dtype", choices=DTYPES, help="default: the base model's")
+    merge.set_defaults(run=run_merge_lora)
+
     upgrade = kinds.add_parser("upgrade", help="a folder saved by an older sphinx-x -> the current format")
     upgrade.add_argument("source")
     upgrade.add_argument("output")
@@ -121,6 +127,17 @@ def run_assemble(args) -> int:
     model.save_pretrained(args.output)
     processor.save_pretrained(args.output)
     print(f"wrote {args.output} (projector and start/end/skip tokens freshly initialised)")
+    return 0
+
+
+def run_merge_lora(args) -> int:
+    from ..train.lora import adapter_folder_of, load_adapter_folder
+
+    folder = adapter_folder_of(args.source)
+    model, processor = load_adapter_folder(folder, torch_dtype(args.dtype))
+    model.save_pretrained(args.output)
+    processor.save_pretrained(args.output)
+    print(f"wrote {args.output} (the adapters of {folder} merged into their base)")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_model_options
+from .common import add_model_options, load_options
 
 API_KEY_VARIABLE = "SPHINX_X_API_KEY"
 MiB = 1024 * 1024
@@ -61,5 +61,5 @@ def run(args) -> int:
         remote_timeout=args.remote_timeout, allowed_media_dir=args.allowed_media_dir,
     )  # fmt: skip
     serve(args.model, limits, args.host, args.port, model_name=args.served_model_name, api_key=args.api_key,
-          dtype=args.dtype, device=args.device)  # fmt: skip
+          **load_options(args))  # fmt: skip
     return 0

@@ -14,13 +14,15 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def build_app(model_source, limits: ServerLimits, model_name: str | None = None, api_key: str | None = None,
-              dtype=None, device=None):  # fmt: skip
-    """The app for a model folder or preset, with its engine (started when the app starts)."""
+              **load_options):  # fmt: skip
+    """The app for a model folder, LoRA adapter folder or preset, with its engine (started when the
+    app starts). `load_options`: what `sphinx_x.loading.load_model` takes (dtype, device, quantize,
+    quantize_vision)."""
     from ..inference.engine import Engine
     from ..loading import load_model
     from .app import create_app
 
-    model, processor = load_model(model_source, dtype=dtype, device=device)
+    model, processor = load_model(model_source, **load_options)
     engine = Engine(
         model, processor.tokenizer, limits.max_running, limits.max_queue, limits.max_prefill_tokens
     )

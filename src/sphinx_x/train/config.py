@@ -92,7 +92,51 @@ class RunConfig:
         check_fields(self, "run")
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+@dataclass
+class LoraConfig:
+    """LoRA / QLoRA fine-tuning (off while `rank` is unset): the model is frozen and each targeted
+    projection of the LLM learns a low-rank update `B @ A * alpha / rank`; the projector and the
+    start/end/skip embeddings stay fully trainable. Checkpoints hold only what trains
+    (`sphinx_x.train.lora`)."""
+
+    rank: int | None = field(default=None, metadata=positive)  # None: full fine-tuning; 8 to 64 is usual
+    alpha: float | None = field(default=None, metadata=positive)  # update scale alpha / rank; None: 2 x rank
+    # On the adapters' input, in training (peft's default 0; Mixtral's fused experts take none).
+    dropout: float = field(default=0.0, metadata=bounded(0, 1))
+    # Names of the LLM's projections; None: attention and MLP (q/k/v/o_proj, gate/up/down_proj, and
+    # Mixtral's fused experts gate_up_proj / down_proj).
+    targets: list[str] | None = None
+    base_quantize: str | None = field(
+        default=None, metadata=one_of("int8", "int4")
+    )  # QLoRA: the frozen LLM in int8 / NF4
+
+    def __post_init__(self):
+        check_fields(self, "lora")
+        if self.targets is not None and not self.targets:
+            raise ConfigError(
+                "lora.targets: give at least one projection name, or leave it unset for the default"
+            )
+        changed = [name for name, value in (("alpha", self.alpha), ("targets", self.targets),
+                                             ("base_quantize", self.base_quantize)) if value is not None]  # fmt: skip
+        if self.rank is None and changed:
+            warn_ignored(f"lora.{' / '.join(changed)}", "lora.rank is not set (full fine-tuning)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.rank is not None
+
+    @property
+    def scale_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else 2.0 * self.rank
+
+
+SECTIONS = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+    "lora": LoraConfig,
+}
 PATH_FIELDS = {"model": ("path",), "data": ("mixture", "records", "image_root"), "run": ("out",)}
 PATH_OR_MODEL_ID_FIELDS = ("llm", "convnext", "dinov2")  # a local path, else a Hugging Face model id
 
@@ -103,6 +147,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -114,7 +159,7 @@ class TrainConfig:
             raise ConfigError(f"{path}: not valid YAML ({error})") from None
         if not isinstance(content, dict):
             raise ConfigError(
-                f"{path}: expected sections model, data, optim, run; got {type(content).__name__}"
+                f"{path}: expected sections {', '.join(SECTIONS)}; got {type(content).__name__}"
             )
         content = resolve_paths(content, path.parent, str(path))
         for assignment in overrides:

@@ -36,6 +36,7 @@ from .data import (
     shard_of,
 )
 from .export import export_model
+from .lora import apply_lora, export_adapters, is_lora
 from .optim import build_optimizer, build_scheduler
 from .parallelize import (
     apply_activation_checkpointing,
@@ -148,6 +149,8 @@ class Trainer:
             model, processor = build_model(config)
         else:
             self.save_initial_model(model, processor, resume)
+        if config.lora.enabled:
+            self.build_lora(model, processor, resume)
         self.model, self.processor = self.place(model), processor
         self.processor.max_length = config.data.max_length
         self.bad = BadRecords()
@@ -202,6 +205,18 @@ class Trainer:
         )
         sample.labels = [IGNORE_INDEX] * len(sample.labels)
         return self.processor.collate([sample])
+
+    def build_lora(self, model, processor, resume: bool) -> None:
+        """Adapters on a frozen base that every checkpoint names: the model folder the run starts
+        from, saved first when it has none (a preset, public parts)."""
+        if self.config.lora.base_quantize and self.world_size > 1:
+            raise ValueError(
+                "lora.base_quantize (QLoRA) runs on one device: quantized weights are not sharded by FSDP; "
+                "use plain LoRA (no base_quantize) with several processes"
+            )
+        if not self.config.model.path:
+            self.save_initial_model(model, processor, resume)
+        apply_lora(model, self.config.lora, str(Path(self.config.model.path).resolve()))
 
     def place(self, model):
         """On this process's device; with CPU offload only the frozen experts move (FSDP2 brings each
@@ -325,11 +340,16 @@ class Trainer:
         losses = read_losses(self.out)
         self.final_loss = losses[max(losses)] if losses else float("nan")
         if not (self.out / "model").is_dir():
-            export_model(self.model, self.processor, self.out / "model")  # the last checkpoint, resumed
+            self.export()  # the last checkpoint, resumed
         self.log.close()
         return TrainSummary(
             len(self.plan), self.final_loss, self.bad, self.out / "model", 0.0, already_finished=True
         )
+
+    def export(self) -> Path:
+        """Collective: RUN/model, a full model folder, or for a LoRA run an adapter folder."""
+        write = export_adapters if is_lora(self.model) else export_model
+        return write(self.model, self.processor, self.out / "model")
 
     def take(self, micro_batch: MicroBatch) -> MicroBatch:
         """The micro-batch, or the placeholder (no token counted) if every sample of it was bad."""
@@ -352,7 +372,7 @@ class Trainer:
 
     def finish(self, seconds: float) -> TrainSummary:
         self.gather_bad_records()
-        model_dir = export_model(self.model, self.processor, self.out / "model")  # collective
+        model_dir = self.export()  # collective
         if self.rank == 0:
             plot_loss_curve(self.log.path, self.out / "loss_curve.png")
             (self.out / "bad_records.txt").write_text(self.bad.report() + "\n")
