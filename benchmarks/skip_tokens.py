@@ -34,7 +34,7 @@ def measure(experts, transform, image, tokens_per_view, repeats):
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        experts(pixels["convnext"], pixels["dinov2"])
+        experts(pixels)
         best = min(best, time.perf_counter() - start)
     return (
         count_visual_tokens(views.geometry.skipped, tokens_per_view),
@@ -46,7 +46,7 @@ def measure(experts, transform, image, tokens_per_view, repeats):
 def run(preset: str, repeats: int, long_side: int) -> list[dict]:
     config = preset_config(preset)
     torch.manual_seed(0)
-    experts = MixtureOfVisualExperts.from_configs(config.convnext_config, config.dinov2_config)
+    experts = MixtureOfVisualExperts(config.visual_experts)
     with_skip = ImageTransform(config.grid, config.view_sizes, "corner", use_skip_token=True)
     without_skip = ImageTransform(config.grid, config.view_sizes, "corner", use_skip_token=False)
     rows = []

@@ -101,9 +101,9 @@ ENCODERS = {
     "plain CNN + a 4x4 patchify stem": lambda config, classes: PlainCNN(classes, "patchify"),
     "plain CNN + LayerNorm": lambda config, classes: PlainCNN(classes, "layernorm"),
     "plain CNN, depthwise 7x7 + 1x1 convolutions": lambda config, classes: PlainCNN(classes, "depthwise"),
-    "toy ConvNeXt, mean tokens (pseudo-CLS)": lambda config, classes: ToyConvNext(config.convnext_config, classes, "mean"),
-    "toy ConvNeXt, max over tokens": lambda config, classes: ToyConvNext(config.convnext_config, classes, "max"),
-    "toy DINOv2, CLS": lambda config, classes: ToyDinov2(config.dinov2_config, classes),
+    "toy ConvNeXt, mean tokens (pseudo-CLS)": lambda config, classes: ToyConvNext(config.expert("convnext").config, classes, "mean"),
+    "toy ConvNeXt, max over tokens": lambda config, classes: ToyConvNext(config.expert("convnext").config, classes, "max"),
+    "toy DINOv2, CLS": lambda config, classes: ToyDinov2(config.expert("dinov2").config, classes),
 }  # fmt: skip
 
 

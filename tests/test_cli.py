@@ -94,3 +94,17 @@ def test_chat_reports_a_broken_image(tmp_path, capsys):
 def test_chat_explains_what_is_missing(argv, capsys):
     assert main(argv) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("preset", "views", "tokens"), [("sphinx-moe", 1, 291), ("sphinx-moe-1k", 5, 1455)])
+def test_info_of_the_four_expert_moe_releases(preset, views, tokens, capsys):
+    assert main(["info", preset, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    params = {part: round(count / 1e9, 2) for part, count in info["params"].items()}
+    experts = {"qformer": 1.09, "clip": 0.30, "convnext": 0.84, "dinov2": 1.14}
+    assert {part: params[part] for part in experts} == experts and params["llm"] == 46.70  # Mixtral-8x7B
+    assert info["params"]["trainable"] == info["params"]["total"] - sum(
+        info["params"][part] for part in experts
+    )
+    assert (info["views_encoded"], info["tokens_per_view"], info["visual_tokens"]) == (views, 291, tokens)
+    assert "mixtral_sparse_ens" in info["weights"]

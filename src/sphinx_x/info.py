@@ -12,12 +12,15 @@ from .model.token_layout import count_visual_tokens
 from .model.views import ImageTransform
 from .presets import PRESETS, get_preset
 
-PARTS = {
-    "convnext": ("vision_experts.convnext",),
-    "dinov2": ("vision_experts.dinov2",),
-    "projector": ("projector", "visual_tokens"),  # the Linear + LayerNorm and start/end/skip embeddings
-    "llm": ("language_model",),
-}
+
+def parts(config) -> dict[str, tuple[str, ...]]:
+    """The model's parts, for counting: each visual expert by name, the projectors with the
+    start/end/skip embeddings, the LLM."""
+    experts = {name: (f"vision_experts.{name}",) for name in config.view_sizes}
+    return experts | {
+        "projector": ("projector", "query_projectors", "visual_tokens"),
+        "llm": ("language_model",),
+    }
 
 
 def preset_info(name: str, width: int = 1024, height: int = 1024, use_skip_token: bool = True) -> dict:
@@ -27,7 +30,9 @@ def preset_info(name: str, width: int = 1024, height: int = 1024, use_skip_token
         config.use_skip_token = False
     with torch.device("meta"):
         model = SphinxXForConditionalGeneration(config)
-    params = {part: sum(count(model.get_submodule(m)) for m in modules) for part, modules in PARTS.items()}
+    params = {
+        part: sum(count(model.get_submodule(m)) for m in modules) for part, modules in parts(config).items()
+    }
     params["total"] = count(model)
     params["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     geometry = ImageTransform.from_config(config).geometry(width, height)
@@ -36,6 +41,8 @@ def preset_info(name: str, width: int = 1024, height: int = 1024, use_skip_token
         "llm": config.text_config.model_type,
         "base_llm": preset.base_llm,
         "grid": config.grid,
+        "visual_experts": list(config.view_sizes),
+        "tokens_per_view": config.tokens_per_view + 2,  # with start_img and end_img
         "image": f"{width}x{height}",
         "views_encoded": geometry.num_encoded_views,
         "views_skipped": geometry.num_views - geometry.num_encoded_views,
@@ -45,13 +52,18 @@ def preset_info(name: str, width: int = 1024, height: int = 1024, use_skip_token
     }
 
 
+def grid_text(grid: int) -> str:
+    return "global view only" if grid == 1 else f"{grid}x{grid} + global"
+
+
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
 def format_info(info: dict) -> str:
     lines = [
-        f"{info['preset']}  (LLM: {info['base_llm']}, grid {info['grid']}x{info['grid']} + global)",
+        f"{info['preset']}  (LLM: {info['base_llm']}, {grid_text(info['grid'])}, "
+        f"experts {' + '.join(info['visual_experts'])}: {info['tokens_per_view']} tokens per view)",
         "parameters:",
     ]
     lines += [f"  {part:<10} {value / 1e9:8.3f} B  ({value:,})" for part, value in info["params"].items()]
@@ -68,7 +80,7 @@ def family_rows() -> list[dict]:
     rows = []
     for name in PRESETS:
         square, wide = preset_info(name, 1024, 1024), preset_info(name, 2048, 1024)
-        rows.append({"preset": name, "base_llm": square["base_llm"], "grid": f"{square['grid']}x{square['grid']} + global",
+        rows.append({"preset": name, "base_llm": square["base_llm"], "grid": grid_text(square["grid"]),
                      "parameters": square["params"]["total"], "visual_tokens_1to1": square["visual_tokens"],
                      "visual_tokens_2to1": wide["visual_tokens"], "weights": square["weights"]})  # fmt: skip
     return rows

@@ -31,7 +31,7 @@ def state():
 def converted(tmp_path_factory, state, sentencepiece_model):
     root = tmp_path_factory.mktemp("release")
     source = write_release(root / "SPHINX-Tiny-1k", state, sentencepiece_model)
-    convert_accessory(source, root / "converted", **VIEWS)
+    convert_accessory(source, root / "converted", view_sizes=VIEWS)
     return root / "converted"
 
 
@@ -66,7 +66,7 @@ def test_converted_model_reproduces_the_release_forward_pass(converted, state, s
 
 def test_single_view_release(tmp_path, state, sentencepiece_model):
     source = write_release(tmp_path / "SPHINX-Tiny", state, sentencepiece_model, llama_type="llama_ens_light")
-    convert_accessory(source, tmp_path / "out", **VIEWS)
+    convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
     model = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
     processor = SphinxXProcessor.from_pretrained(tmp_path / "out")
     image, question = picture(40, 64), [{"role": "user", "content": "Describe it."}]
@@ -97,14 +97,14 @@ def test_two_tensor_parallel_shards_merge_to_the_one_shard_weights(
 ):
     source = write_release(tmp_path / "mp2", state, sentencepiece_model, parts=2)
     assert len(list(source.glob("consolidated.*.pth"))) == 2
-    convert_accessory(source, tmp_path / "out", **VIEWS)
+    convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
     one, two = load_file(converted / "model.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
 
 
 def test_sharded_output_loads(tmp_path, state, sentencepiece_model, converted):
     source = write_release(tmp_path / "src", state, sentencepiece_model)
-    convert_accessory(source, tmp_path / "out", max_shard_bytes=200_000, **VIEWS)
+    convert_accessory(source, tmp_path / "out", max_shard_bytes=200_000, view_sizes=VIEWS)
     index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 1
     reloaded = SphinxXForConditionalGeneration.from_pretrained(tmp_path / "out").state_dict()
@@ -135,25 +135,30 @@ def broken_release(tmp_path, state, sentencepiece_model, change):
 def test_bad_keys_stop_the_conversion_by_name(tmp_path, state, sentencepiece_model, change, message):
     source = broken_release(tmp_path, state, sentencepiece_model, change)
     with pytest.raises(ConversionError, match=message):
-        convert_accessory(source, tmp_path / "out", **VIEWS)
+        convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
     assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_unsupported_and_malformed_folders(tmp_path, state, sentencepiece_model):
     source = write_release(tmp_path / "moe", state, sentencepiece_model, llama_type="mixtral_sparse_ens5")
-    with pytest.raises(CheckpointFormatError, match="four visual encoders"):
+    with pytest.raises(CheckpointFormatError, match=r"no llma\.qformer\.\* keys"):
+        convert_accessory(source, tmp_path / "out")
+    source = write_release(tmp_path / "other", state, sentencepiece_model, llama_type="llama_qformerv2")
+    with pytest.raises(
+        CheckpointFormatError, match="llama_type 'llama_qformerv2' unknown; supported: llama_ens_light"
+    ):
         convert_accessory(source, tmp_path / "out")
     source = write_release(tmp_path / "gap", state, sentencepiece_model, parts=2)
     (source / "consolidated.01-of-02.model.pth").unlink()
     with pytest.raises(CheckpointFormatError, match="incomplete or mixed tensor-parallel shards"):
-        convert_accessory(source, tmp_path / "out", **VIEWS)
+        convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
     source = write_release(tmp_path / "args", state, sentencepiece_model)
     (source / "config.json").write_text(json.dumps({"n_heads": 4, "dim": 128}))
     with pytest.raises(CheckpointFormatError, match=r"config\.json: dim=128 but the weights say 64"):
-        convert_accessory(source, tmp_path / "out", **VIEWS)
+        convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
     (source / "config.json").write_text("{")
     with pytest.raises(CheckpointFormatError, match=r"config\.json: not valid JSON"):
-        convert_accessory(source, tmp_path / "out", **VIEWS)
+        convert_accessory(source, tmp_path / "out", view_sizes=VIEWS)
 
 
 def test_command_line_conversion(tmp_path, state, sentencepiece_model, capsys):

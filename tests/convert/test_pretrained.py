@@ -42,14 +42,15 @@ def test_open_clip_convnext_trunk_loads(tmp_path, file_name):
     else:
         save_file(state, tmp_path / file_name)
     convnext = load_open_clip_convnext(tmp_path)  # a folder, as downloaded from the Hub
-    dinov2 = Dinov2Model(preset_config("sphinx-x-toy").dinov2_config)
+    toy = preset_config("sphinx-x-toy")
+    dinov2 = Dinov2Model(toy.expert("dinov2").config)
     from sphinx_x.model.vision_experts import MixtureOfVisualExperts
 
-    experts = MixtureOfVisualExperts(convnext, dinov2)
+    experts = MixtureOfVisualExperts(toy.visual_experts, {"convnext": convnext, "dinov2": dinov2})
     pixels = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(
-            experts.convnext_features(pixels), convnext_reference(STATE, pixels), atol=1e-5, rtol=1e-5
+            experts.expert_tokens("convnext", pixels), convnext_reference(STATE, pixels), atol=1e-5, rtol=1e-5
         )
 
 
@@ -63,8 +64,13 @@ def test_dinov2_hub_file_and_transformers_folder_agree(tmp_path):
     convnext = load_open_clip_convnext_from_state(tmp_path)
     pixels = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
-        hub_features = MixtureOfVisualExperts(convnext, from_hub).dinov2_features(pixels)
-        folder_features = MixtureOfVisualExperts(convnext, from_folder).dinov2_features(pixels)
+        specs = preset_config("sphinx-x-toy").visual_experts
+        hub_features = MixtureOfVisualExperts(
+            specs, {"convnext": convnext, "dinov2": from_hub}
+        ).expert_tokens("dinov2", pixels)
+        folder_features = MixtureOfVisualExperts(
+            specs, {"convnext": convnext, "dinov2": from_folder}
+        ).expert_tokens("dinov2", pixels)
         torch.testing.assert_close(hub_features, dinov2_reference(STATE, pixels), atol=1e-5, rtol=1e-5)
     assert torch.equal(hub_features, folder_features)
 
@@ -140,7 +146,7 @@ def test_assemble_from_public_parts_then_export_the_llm(tmp_path):
     llm, loaded_tokenizer = load_llm(tmp_path / "llm")
     convnext = load_open_clip_convnext_from_state(tmp_path)
     base = preset_config("sphinx-x-toy")
-    base.dinov2_view_size = 16  # the test DINOv2 has patch 4: 16 / 4 = 4 = 32 / 8, aligned with ConvNeXt
+    base.expert("dinov2").view_size = 16  # the test DINOv2 has patch 4: 16 / 4 = 4 = 32 / 8, as ConvNeXt
     model, processor = assemble(base, llm, loaded_tokenizer, convnext, load_dinov2(tmp_path / "dinov2.pth"))
     assert (
         model.projector.linear.weight.device.type == "cpu" and model.projector.linear.in_features == 32 + 128

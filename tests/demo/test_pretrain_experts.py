@@ -34,7 +34,7 @@ def test_cell_targets_follow_the_object_mask_not_its_box():
 def test_pretraining_lowers_the_dense_loss():
     torch.manual_seed(0)
     config = demo_model_config(vocab_size=64)
-    experts = MixtureOfVisualExperts.from_configs(config.convnext_config, config.dinov2_config)
+    experts = MixtureOfVisualExperts(config.visual_experts)
     losses, heads = pretrain_experts(
         experts, config, images=48, steps=40, batch=16, seed=random.Random(0).randint(0, 9)
     )

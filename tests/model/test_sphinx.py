@@ -131,3 +131,40 @@ def test_save_and_load_round_trip_gives_identical_logits(
     # Loading makes new parameters: the vision experts must stay frozen, everything else trainable.
     assert not any(parameter.requires_grad for parameter in reloaded.vision_experts.parameters())
     assert all(parameter.requires_grad for parameter in reloaded.language_model.parameters())
+
+
+def test_transformers_generate_takes_the_pixel_values_of_every_expert(
+    toy_model, toy_processor, mixed_batch_inputs
+):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor([conversations[0][:1]], images[:1])
+    generated = toy_model.generate(**batch, max_new_tokens=5, do_sample=False)[
+        0, batch["input_ids"].shape[1] :
+    ]
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    pixels = {key: value for key, value in batch.items() if key not in ("input_ids", "attention_mask")}
+    expected = []
+    for _ in range(len(generated)):  # greedy without a cache, the image token never chosen
+        with torch.no_grad():
+            logits = toy_model(ids, mask, **pixels).logits[0, -1]
+        logits[toy_model.config.image_token_id] = float("-inf")
+        expected.append(logits.argmax().item())
+        ids, mask = (
+            torch.cat([ids, torch.tensor([[expected[-1]]])], 1),
+            torch.cat([mask, torch.ones(1, 1, dtype=mask.dtype)], 1),
+        )
+    assert generated.tolist() == expected
+    with pytest.raises(ValueError, match="pixel_values_clip"):  # not an expert of this model
+        toy_model.generate(**batch, pixel_values_clip=batch["pixel_values_dinov2"], max_new_tokens=1)
+
+
+def test_image_text_to_text_pipeline_on_a_saved_folder(tmp_path, toy_model, toy_processor):
+    from PIL import Image
+    from transformers import pipeline
+
+    toy_model.save_pretrained(tmp_path)
+    toy_processor.save_pretrained(tmp_path)
+    answer = pipeline("image-text-to-text", model=str(tmp_path))(
+        images=Image.new("RGB", (40, 30), (200, 10, 10)), text="What is it?", max_new_tokens=3
+    )
+    assert answer[0]["input_text"] == "What is it?" and answer[0]["generated_text"].startswith("What is it?")

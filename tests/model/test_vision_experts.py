@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from sphinx_x.model.views import CLIP_MEAN, CLIP_STD
 from sphinx_x.model.vision_experts import IMAGENET_MEAN, IMAGENET_STD, MixtureOfVisualExperts
-from sphinx_x.presets import toy_convnext, toy_dinov2
+from sphinx_x.presets import toy_convnext, toy_dinov2, two_experts
 
 
 def make_experts(**dinov2_changes):
@@ -13,7 +13,11 @@ def make_experts(**dinov2_changes):
     dinov2 = toy_dinov2()
     for key, value in dinov2_changes.items():
         setattr(dinov2, key, value)
-    return MixtureOfVisualExperts.from_configs(toy_convnext(), dinov2)
+    return MixtureOfVisualExperts(two_experts(toy_convnext(), dinov2, 32, 32))
+
+
+def both(pixels):
+    return {"convnext": pixels, "dinov2": pixels}
 
 
 def test_experts_are_frozen_and_stay_in_eval_mode():
@@ -21,10 +25,10 @@ def test_experts_are_frozen_and_stay_in_eval_mode():
     experts.train()
     assert not experts.training and not experts.convnext.training and not experts.dinov2.training
     assert not any(p.requires_grad for p in experts.parameters())
-    pixels = torch.randn(2, 3, 32, 32)
-    assert not experts(pixels, pixels).requires_grad  # frozen parameters: no graph
-    experts.requires_grad_(True)  # what the demo's pre-training does: the same forward, with gradients
-    experts(pixels, pixels).sum().backward()
+    pixels = torch.randn(2, 3, 32, 32, requires_grad=True)
+    assert not experts(both(pixels)).fused.requires_grad
+    experts.requires_grad_(True)  # what the demo's pre-training does: the same encoding, with gradients
+    experts.encode(both(pixels)).fused.sum().backward()
     stems = (
         experts.convnext.embeddings.patch_embeddings.weight,
         experts.dinov2.embeddings.patch_embeddings.projection.weight,
@@ -41,7 +45,7 @@ def test_convnext_uses_config_eps_in_every_layernorm():
 def test_fused_features_are_gap_then_grid_concatenated_with_dinov2():
     experts = make_experts()
     pixels = torch.randn(2, 3, 32, 32)
-    fused = experts(pixels, pixels)
+    fused = experts(both(pixels)).fused
     assert fused.shape == (2, 17, 32 + 32)
     convnext = fused[..., :32]
     torch.testing.assert_close(convnext[:, 0], convnext[:, 1:].mean(dim=1))  # pseudo-CLS = mean of the grid
@@ -58,7 +62,7 @@ def test_dinov2_sees_imagenet_normalised_pixels():
         1, 3, 1, 1
     )
     expected = experts.dinov2(imagenet).last_hidden_state
-    torch.testing.assert_close(experts.dinov2_features(clip_pixels), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(experts.expert_tokens("dinov2", clip_pixels), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_position_embeddings_are_resized_like_the_dinov2_hub():

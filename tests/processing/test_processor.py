@@ -155,3 +155,29 @@ def test_prompts_are_token_lists_that_decode_and_typed_control_tokens_stay_text(
     decoded = toy_processor.tokenizer.decode(sample.input_ids)
     # A typed "<image>" is LLaVA's placeholder, dropped (the image block sits after BOS); "</s>" is text.
     assert decoded.count("<image>") == visual and "Human: Say  and </s> please" in decoded
+
+
+def test_four_expert_views_are_keyed_by_the_expert_list(toy_tokenizer):
+    from PIL import Image
+
+    from sphinx_x.presets import preset_config
+
+    config = preset_config("sphinx-moe-1k")
+    config.image_token_id = toy_tokenizer.convert_tokens_to_ids("<image>")
+    processor = SphinxXProcessor.for_model(toy_tokenizer, config)
+    names = ["pixel_values_qformer", "pixel_values_clip", "pixel_values_convnext", "pixel_values_dinov2"]
+    assert processor.model_input_names == [
+        "input_ids",
+        "attention_mask",
+        *names,
+        "views_skipped",
+        "has_image",
+    ]
+    batch = processor([[{"role": "user", "content": "Hi"}]], [Image.new("RGB", (300, 200), (9, 99, 199))])
+    assert {name: tuple(batch[name].shape) for name in names} == {
+        "pixel_values_qformer": (5, 3, 224, 224), "pixel_values_clip": (5, 3, 224, 224),
+        "pixel_values_convnext": (5, 3, 512, 512), "pixel_values_dinov2": (5, 3, 224, 224),
+    }  # fmt: skip
+    assert (
+        processor.visual_token_count(300, 200) == 1455 == (batch["input_ids"] == processor.image_token).sum()
+    )

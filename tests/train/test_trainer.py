@@ -178,7 +178,7 @@ def test_training_from_public_weight_formats(data, tmp_path):
     torch.save(
         open_clip_checkpoint(), tmp_path / "open_clip_pytorch_model.bin"
     )  # timm trunk under visual.trunk.
-    Dinov2Model(toy.dinov2_config).save_pretrained(tmp_path / "dinov2")  # transformers format
+    Dinov2Model(toy.expert("dinov2").config).save_pretrained(tmp_path / "dinov2")  # transformers format
     raw = toy_config(data, tmp_path / "run", max_steps=2, activation_checkpointing=True)
     raw["model"] = {
         "preset": "sphinx-x-toy",

@@ -25,10 +25,17 @@ def add(commands) -> None:
         "--max-shard-gb", type=float, default=2.0, help="size of each output safetensors file"
     )
     accessory.add_argument(
-        "--convnext-view-size", type=int, help="override the release's 512 (scaled-down checkpoints)"
-    )
+        "--view-size", action="append", default=[], metavar="EXPERT=SIZE",
+        help="override an expert's view size, e.g. convnext=32 (scaled-down checkpoints; repeatable)",
+    )  # fmt: skip
+    accessory.add_argument("--convnext-view-size", type=int, help="same as --view-size convnext=SIZE")
+    accessory.add_argument("--dinov2-view-size", type=int, help="same as --view-size dinov2=SIZE")
     accessory.add_argument(
-        "--dinov2-view-size", type=int, help="override the release's 224 (scaled-down checkpoints)"
+        "--clip-activation", choices=("gelu", "quick_gelu"), default="gelu",
+        help="CLIP ViT's activation: gelu reproduces the release; quick_gelu is what OpenAI trained with",
+    )  # fmt: skip
+    accessory.add_argument(
+        "--dry-run", action="store_true", help="check every key and shape against the model, write nothing"
     )
     accessory.set_defaults(run=run_accessory)
 
@@ -72,12 +79,31 @@ def torch_dtype(name: str | None):
 def run_accessory(args) -> int:
     from ..convert.accessory import convert_accessory
 
-    convert_accessory(
-        args.source, args.output, dtype=torch_dtype(args.dtype), convnext_view_size=args.convnext_view_size,
-        dinov2_view_size=args.dinov2_view_size, max_shard_bytes=int(args.max_shard_gb * 1024**3),
+    config = convert_accessory(
+        args.source, args.output, dtype=torch_dtype(args.dtype), view_sizes=view_size_overrides(args),
+        clip_activation=args.clip_activation, max_shard_bytes=int(args.max_shard_gb * 1024**3),
+        dry_run=args.dry_run,
     )  # fmt: skip
+    experts = ", ".join(f"{name} {size}" for name, size in config.view_sizes.items())
+    if args.dry_run:
+        print(
+            f"{args.source}: every key maps ({config.text_config.model_type}; experts {experts}); nothing written"
+        )
+        return 0
     print(f'wrote {args.output}; chat with: sphinx-x chat --model {args.output} --image IMAGE "QUESTION"')
     return 0
+
+
+def view_size_overrides(args) -> dict[str, int]:
+    """`--view-size NAME=SIZE` (and the two shorthands) as {name: size}."""
+    sizes = {}
+    for item in args.view_size:
+        name, _, size = item.partition("=")
+        if not name or not size.isdigit():
+            raise ValueError(f"--view-size {item!r}: expected EXPERT=SIZE, e.g. convnext=512")
+        sizes[name] = int(size)
+    shorthands = {"convnext": args.convnext_view_size, "dinov2": args.dinov2_view_size}
+    return sizes | {name: size for name, size in shorthands.items() if size}
 
 
 def run_export_llm(args) -> int:

@@ -2,67 +2,58 @@
 
     SRC/consolidated.XX-of-YY.model.pth   {"model": state dict}, every key starting with `llma.`
     SRC/config.json                       the LLM's ModelArgs (n_heads, n_kv_heads, norm_eps, ...)
-    SRC/meta.json                         {"llama_type": "llama_ens_light" | "llama_ens5_light" | ...}
+    SRC/meta.json                         {"llama_type": "llama_ens5_light" | "mixtral_sparse_ens" | ...}
     SRC/tokenizer.model                   SentencePiece
 
-The converted model uses the release's transform (centred colour padding, no skip token), so it
-reproduces the release's outputs. Every source key must map to a model key of the right shape and
-every model key must be produced: the conversion checks all of them on meta tensors first and
-stops with the offending names before it writes anything.
+Every released layout converts (release_layouts.py lists them): the two-expert SPHINX-Tiny
+models, and the four-expert SPHINX v1 / 1k / v2-1k and SPHINX-MoE / MoE-1k. The converted model
+uses the release's transform (centred colour padding, no skip token, float16 resizes), so it
+reproduces the release's outputs. Every source key must map to a model key of the right shape (or
+be a known unused one) and every model key must be produced: the conversion checks all of them on
+meta tensors first and stops with the offending names before it writes anything.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from transformers import LlamaConfig, LlamaTokenizer
+from transformers import LlamaTokenizer
 
 from ..config import SphinxXConfig
 from ..model.sphinx import SphinxXForConditionalGeneration
 from ..processing.processor import SphinxXProcessor
 from ..processing.tokenizer import add_image_token
-from .key_maps import (
-    Pairs,
-    convnext_timm_config,
-    convnext_timm_to_hf,
-    count_indices,
-    dinov2_hub_config,
-    dinov2_hub_to_hf,
-    llama_meta_to_hf,
-)  # fmt: skip
+from .key_maps import Pairs, llama_meta_to_hf, mixtral_sparse_to_hf
+from .release_layouts import (
+    PROJECTORS,
+    RELEASE_EXPERTS,
+    ReleaseLayout,
+    llm_config,
+    release_experts,
+    release_layout,
+)
 from .shards import AccessoryCheckpoint, CheckpointFormatError
 from .writer import ShardedSafetensorsWriter
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ReleaseLayout:
-    """What the release's code (not its weights) fixes: the view grid and each expert's view size."""
-
-    grid: int
-    convnext_view_size: int = 512
-    dinov2_view_size: int = 224
-
-
-RELEASE_LAYOUTS = {
-    "llama_ens_light": ReleaseLayout(grid=1),  # SPHINX-Tiny: one 512 view
-    "llama_ens5_light": ReleaseLayout(grid=2),  # SPHINX-Tiny-1k: 2x2 + global, image 1024
-}
-UNSUPPORTED = {
-    "mixtral_sparse_ens": "SPHINX-MoE checkpoints carry four visual encoders (CLIP-ViT, ConvNeXt, DINOv2, "
-    "Q-Former) and a sparse-expert LLM; sphinx-x models the two-expert SPHINX-X design only",
-}
+CLIP_ACTIVATIONS = ("gelu", "quick_gelu")
+# A key map of the whole checkpoint: (name, tensor, read) -> pairs ([] = known, unused) or None
+# (unknown); `read(name)` gives another key of the checkpoint, for targets built from two sources.
+KeyMap = Callable[[str, torch.Tensor, Callable[[str], torch.Tensor]], Pairs | None]
 
 
 class ConversionError(ValueError):
     """The checkpoint does not fit the model; the message lists every offending key."""
+
+
+class MissingSourceKey(KeyError):
+    """A key map asked for a companion key the checkpoint does not have."""
 
 
 def read_json(path: Path) -> dict:
@@ -74,134 +65,112 @@ def read_json(path: Path) -> dict:
         raise CheckpointFormatError(f"{path}: not valid JSON ({error})") from None
 
 
-def release_layout(meta: dict, source: Path, overrides: dict[str, int]) -> ReleaseLayout:
-    llama_type = meta.get("llama_type")
-    for prefix, reason in UNSUPPORTED.items():
-        if str(llama_type).startswith(prefix):
-            raise CheckpointFormatError(
-                f"{source / 'meta.json'}: llama_type {llama_type!r} is not supported: {reason}"
-            )
-    if llama_type not in RELEASE_LAYOUTS:
-        raise CheckpointFormatError(
-            f"{source / 'meta.json'}: llama_type {llama_type!r} unknown; supported: {', '.join(RELEASE_LAYOUTS)}"
-        )
-    layout = RELEASE_LAYOUTS[llama_type]
-    return ReleaseLayout(
-        grid=layout.grid,
-        convnext_view_size=overrides.get("convnext_view_size") or layout.convnext_view_size,
-        dinov2_view_size=overrides.get("dinov2_view_size") or layout.dinov2_view_size,
-    )
-
-
-# -- configs from shapes ----------------------------------------------------------------------
-
-
-def llm_config(checkpoint: AccessoryCheckpoint, args: dict, source: Path) -> LlamaConfig:
-    names = checkpoint.names()
-    vocab_size, hidden_size = checkpoint.shape("llma.tok_embeddings.weight")
-    layers = count_indices(names, r"llma\.layers\.(\d+)\.attention_norm\.weight")
-    if "n_heads" not in args:
-        raise CheckpointFormatError(f"{source / 'config.json'}: field 'n_heads' is required")
-    heads = args["n_heads"]
-    head_dim = hidden_size // heads
-    kv_heads = checkpoint.shape("llma.layers.0.attention.wk.weight")[0] // head_dim
-    for field, inferred in (
-        ("dim", hidden_size),
-        ("n_layers", layers),
-        ("n_kv_heads", kv_heads),
-        ("vocab_size", vocab_size),
-    ):
-        if args.get(field) not in (None, -1, inferred):
-            raise CheckpointFormatError(
-                f"{source / 'config.json'}: {field}={args[field]} but the weights say {inferred}"
-            )
-    return LlamaConfig(
-        hidden_size=hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        intermediate_size=checkpoint.shape("llma.layers.0.feed_forward.w1.weight")[0],
-        vocab_size=vocab_size,
-        rms_norm_eps=args.get("norm_eps", 1e-5),
-        rope_parameters={"rope_type": "default", "rope_theta": float(args.get("rope_theta", 10000.0))},
-        max_position_embeddings=args.get("max_seq_len", 4096),
-        bos_token_id=1,
-        eos_token_id=2,
-        tie_word_embeddings=False,
-    )
-
-
 def sphinx_config(
-    checkpoint: AccessoryCheckpoint, args: dict, layout: ReleaseLayout, source: Path
+    checkpoint: AccessoryCheckpoint,
+    args: dict,
+    layout: ReleaseLayout,
+    source: Path,
+    view_sizes: Mapping[str, int],
+    clip_activation: str,
 ) -> SphinxXConfig:
+    experts = release_experts(checkpoint, layout, view_sizes, clip_activation)  # first: says which release
     return SphinxXConfig(
-        text_config=llm_config(checkpoint, args, source),
-        convnext_config=convnext_timm_config(checkpoint.shapes("llma.openclip_convnext_xxl.")),
-        dinov2_config=dinov2_hub_config(checkpoint.shapes("llma.dinov2_vitg14.")),
+        text_config=llm_config(checkpoint, args, layout, source),
+        visual_experts=experts,
         padding="center",
         use_skip_token=False,
         grid=layout.grid,
-        convnext_view_size=layout.convnext_view_size,
-        dinov2_view_size=layout.dinov2_view_size,
     )
 
 
 # -- key mapping ------------------------------------------------------------------------------
 
 
-def release_key_map(config: SphinxXConfig) -> Callable[[str, torch.Tensor], Pairs | None]:
+def release_key_map(config: SphinxXConfig, layout: ReleaseLayout) -> KeyMap:
+    """Source prefix -> model prefix and the map of the names under it, most specific first."""
     head_dim = config.text_config.hidden_size // config.text_config.num_attention_heads
     parts: list[tuple[str, str, Callable]] = [
-        ("llma.openclip_convnext_xxl.", "vision_experts.convnext.", convnext_timm_to_hf),
-        ("llma.dinov2_vitg14.", "vision_experts.dinov2.", dinov2_hub_to_hf),
-        (
-            "llma.visual_proj.0.",
-            "projector.linear.",
-            lambda n, t: [(n, t)] if n in ("weight", "bias") else None,
-        ),
-        (
-            "llma.visual_proj.1.",
-            "projector.norm.",
-            lambda n, t: [(n, t)] if n in ("weight", "bias") else None,
-        ),
-        (
-            "llma.",
-            "visual_tokens.",
-            lambda n, t: [(n, t.reshape(1, -1))] if n in ("start_img", "end_img") else None,
-        ),
-        ("llma.", "language_model.", lambda n, t: llama_meta_to_hf(n, t, head_dim)),
+        (RELEASE_EXPERTS[name].prefix, f"vision_experts.{name}.", ignoring_read(RELEASE_EXPERTS[name].to_hf))
+        for name in layout.experts
+    ]
+    parts += [(source, target, ignoring_read(linear_and_norm)) for source, target in PROJECTORS.items()]
+    parts += [
+        ("llma.", "visual_tokens.", ignoring_read(image_tags)),
+        ("llma.", "language_model.", llm_map(config, head_dim)),
     ]
 
-    def map_key(name: str, tensor: torch.Tensor) -> Pairs | None:
+    def map_key(name: str, tensor: torch.Tensor, read) -> Pairs | None:
         for source_prefix, target_prefix, mapping in parts:
-            if (
-                name.startswith(source_prefix)
-                and (pairs := mapping(name[len(source_prefix) :], tensor)) is not None
-            ):
+            if not name.startswith(source_prefix):
+                continue
+            pairs = mapping(
+                name[len(source_prefix) :], tensor, lambda other, prefix=source_prefix: read(prefix + other)
+            )
+            if pairs is not None:
                 return [(target_prefix + target, value) for target, value in pairs]
         return None
 
     return map_key
 
 
-def converted_tensors(checkpoint: AccessoryCheckpoint, map_key) -> Iterator[tuple[str, torch.Tensor]]:
+def ignoring_read(mapping: Callable[[str, torch.Tensor], Pairs | None]):
+    return lambda name, tensor, read: mapping(name, tensor)
+
+
+def linear_and_norm(name: str, tensor: torch.Tensor) -> Pairs | None:
+    """`visual_proj` / `qformer_proj` = `nn.Sequential(Linear, LayerNorm)` -> `Projector`."""
+    renames = {
+        "0.weight": "linear.weight",
+        "0.bias": "linear.bias",
+        "1.weight": "norm.weight",
+        "1.bias": "norm.bias",
+    }
+    return [(renames[name], tensor)] if name in renames else None
+
+
+def image_tags(name: str, tensor: torch.Tensor) -> Pairs | None:
+    return [(name, tensor.reshape(1, -1))] if name in ("start_img", "end_img") else None
+
+
+def llm_map(config: SphinxXConfig, head_dim: int):
+    if config.text_config.model_type == "mixtral":
+        experts = config.text_config.num_local_experts
+        return lambda name, tensor, read: mixtral_sparse_to_hf(name, tensor, read, experts, head_dim)
+    return ignoring_read(lambda name, tensor: llama_meta_to_hf(name, tensor, head_dim))
+
+
+def converted_tensors(checkpoint: AccessoryCheckpoint, map_key: KeyMap) -> Iterator[tuple[str, torch.Tensor]]:
     """(model key, tensor) for every source key, read and merged one at a time (after `check_keys`)."""
     for name in checkpoint.names():
-        yield from map_key(name, checkpoint.tensor(name))
+        yield from map_key(name, checkpoint.tensor(name), checkpoint.tensor)
 
 
 def check_keys(
-    checkpoint: AccessoryCheckpoint, map_key, expected: dict[str, torch.Size], filled: set[str]
-) -> None:
-    """Dry run on meta tensors: every key known, produced once, of the model's shape."""
-    unknown, misshaped, produced = [], [], set()
+    checkpoint: AccessoryCheckpoint, map_key: KeyMap, expected: dict[str, torch.Size], filled: set[str]
+) -> list[str]:
+    """Dry run on meta tensors: every key known, produced once, of the model's shape. Returns the
+    source keys that are known and unused (dropped)."""
+    unknown, misshaped, missing_sources, dropped, produced = [], [], [], [], set()
+
+    def read_meta(other: str) -> torch.Tensor:
+        if other not in checkpoint.shards[0]:
+            raise MissingSourceKey(other)
+        return checkpoint.meta(other)
+
     for name in checkpoint.names():
         source = checkpoint.meta(name)
         try:
-            pairs = map_key(name, source)
+            pairs = map_key(name, source, read_meta)
+        except MissingSourceKey as error:
+            missing_sources.append(f"{error.args[0]} (read with {name})")
+            continue
         except RuntimeError:  # a reshape in the key map cannot take this shape
             misshaped.append(f"{name}: {tuple(source.shape)} cannot be mapped")
             continue
+        if pairs is None:
+            unknown.append(name)
+        elif not pairs:
+            dropped.append(name)
         for target, tensor in pairs or []:
             if target not in expected:
                 unknown.append(f"{name} (-> {target})")
@@ -210,41 +179,59 @@ def check_keys(
                     f"{name} -> {target}: {tuple(tensor.shape)}, expected {tuple(expected[target])}"
                 )
             produced.add(target)
-        if pairs is None:
-            unknown.append(name)
-    missing = sorted(set(expected) - produced - filled)
+    missing = missing_sources + sorted(set(expected) - produced - filled)
     problems = [("unknown keys", unknown), ("missing keys", missing), ("keys of the wrong shape", misshaped)]
     message = "; ".join(
         f"{len(items)} {label}: {', '.join(items[:20])}" for label, items in problems if items
     )
     if message:
         raise ConversionError(f"{checkpoint.folder}: {message}")
+    return dropped
 
 
 def convert_accessory(
     source: str | Path,
     output: str | Path,
     dtype: torch.dtype | None = None,
-    convnext_view_size: int | None = None,
-    dinov2_view_size: int | None = None,
+    view_sizes: Mapping[str, int] | None = None,
+    clip_activation: str = "gelu",
     max_shard_bytes: int = 2 * 1024**3,
+    dry_run: bool = False,
 ) -> SphinxXConfig:
-    """Convert a release folder; returns the config written to `output`."""
+    """Convert a release folder; returns the config written to `output`.
+
+    view_sizes: override the release's view size of experts by name (scaled-down checkpoints).
+    clip_activation: "gelu" reproduces the release; "quick_gelu" is what the OpenAI CLIP weights
+        were trained with. dry_run: check every key, write nothing.
+    """
+    if clip_activation not in CLIP_ACTIVATIONS:
+        raise ValueError(
+            f"clip_activation must be one of {', '.join(CLIP_ACTIVATIONS)}, got {clip_activation!r}"
+        )
     source, output = Path(source), Path(output)
-    layout = release_layout(
-        read_json(source / "meta.json"), source,
-        {"convnext_view_size": convnext_view_size, "dinov2_view_size": dinov2_view_size},
-    )  # fmt: skip
+    layout = release_layout(read_json(source / "meta.json"), source)
     checkpoint = AccessoryCheckpoint(source)
-    config = sphinx_config(checkpoint, read_json(source / "config.json"), layout, source)
+    args = read_json(source / "config.json")
+    config = sphinx_config(checkpoint, args, layout, source, view_sizes or {}, clip_activation)
     tokenizer = load_release_tokenizer(source)
     new_rows = reserve_image_token(config, tokenizer)
     with torch.device("meta"):
         expected = {name: t.shape for name, t in SphinxXForConditionalGeneration(config).state_dict().items()}
-    map_key = with_new_vocabulary_rows(release_key_map(config), new_rows)
+    map_key = with_new_vocabulary_rows(release_key_map(config, layout), new_rows)
     filled = {"visual_tokens.skip_img"}  # the release has none; unused with centred padding
-    check_keys(checkpoint, map_key, expected, filled)
+    dropped = check_keys(checkpoint, map_key, expected, filled)
+    if dropped:
+        logger.info("%d known keys unused by the model, not converted: %s", len(dropped), ", ".join(dropped))
+    if dry_run:
+        return config
+    write_folder(output, checkpoint, map_key, config, tokenizer, expected, filled, dtype, max_shard_bytes)
+    logger.info("converted %s -> %s", source, output)
+    return config
 
+
+def write_folder(
+    output, checkpoint, map_key, config, tokenizer, expected, filled, dtype, max_shard_bytes
+) -> None:
     writer = ShardedSafetensorsWriter(output, max_shard_bytes=max_shard_bytes, dtype=dtype)
     tensors = tqdm(
         converted_tensors(checkpoint, map_key),
@@ -260,8 +247,6 @@ def convert_accessory(
     config.architectures = [SphinxXForConditionalGeneration.__name__]
     config.save_pretrained(output)
     SphinxXProcessor.for_model(tokenizer, config).save_pretrained(output)
-    logger.info("converted %s -> %s", source, output)
-    return config
 
 
 VOCABULARY_KEYS = ("language_model.model.embed_tokens.weight", "language_model.lm_head.weight")
@@ -277,13 +262,13 @@ def reserve_image_token(config: SphinxXConfig, tokenizer) -> int:
     return new_rows
 
 
-def with_new_vocabulary_rows(map_key, new_rows: int):
+def with_new_vocabulary_rows(map_key: KeyMap, new_rows: int) -> KeyMap:
     """The key map, with `new_rows` rows appended to the token embedding and the output layer: the
     mean of the released rows (transformers' `mean_resizing`). The image token's input row is never
     read (visual embeddings replace it) and its output logit is suppressed at generation."""
 
-    def mapped(name: str, tensor: torch.Tensor) -> Pairs | None:
-        pairs = map_key(name, tensor)
+    def mapped(name: str, tensor: torch.Tensor, read) -> Pairs | None:
+        pairs = map_key(name, tensor, read)
         if not new_rows or pairs is None:
             return pairs
         return [

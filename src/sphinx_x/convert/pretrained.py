@@ -9,6 +9,7 @@ Each loader takes a local folder / file or a Hugging Face model id:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -191,15 +192,16 @@ def assemble(
     their configs."""
     from ..loading import give_image_token
 
+    parts = {"convnext": convnext, "dinov2": dinov2}
+    experts = [dataclasses.replace(base.expert(name), config=part.config) for name, part in parts.items()]
     config = SphinxXConfig(
-        **{field: getattr(base, field) for field in ("padding", "use_skip_token", "grid", "convnext_view_size",
-                                                     "dinov2_view_size", "initializer_range")},
-        text_config=llm.config, convnext_config=convnext.config, dinov2_config=dinov2.config,
+        **{field: getattr(base, field) for field in ("padding", "use_skip_token", "grid", "initializer_range")},
+        text_config=llm.config, visual_experts=experts,
     )  # fmt: skip
     with torch.device("meta"):
         model = SphinxXForConditionalGeneration(config)
     model.language_model = llm
-    model.vision_experts = MixtureOfVisualExperts(convnext, dinov2)
+    model.vision_experts = MixtureOfVisualExperts(config.visual_experts, parts)
     hidden = config.text_config.hidden_size
     model.projector = Projector(config.visual_feature_size, hidden, config.projector_layernorm_eps)
     model.visual_tokens = VisualTokenEmbeddings(hidden)

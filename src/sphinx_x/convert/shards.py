@@ -4,7 +4,12 @@ Every shard is memory-mapped, and a tensor is only materialised (and concatenate
 tensor-parallel shards) when asked for, so a 13B-class checkpoint converts on a 24 GB machine.
 Split rules of the release (Megatron-style): column-parallel weights (`wq, wk, wv, w1, w3,
 output`) are split on dim 0, row-parallel ones (`wo, w2`) on dim 1, the token embedding on dim 1;
-everything else is replicated.
+everything else is replicated. The sparse MoE experts (`feed_forward.w1/w2/w3`, bare tensors of
+`[E * I / mp, D]`) split every expert's hidden rows: a shard holds `[E, I / mp, D]`, and merging
+concatenates on the hidden axis of each expert, not on dim 0:
+
+    shard 0: [e0 h0..h3 | e1 h0..h3 | ...]     merged: [e0 h0..h7 | e1 h0..h7 | ...]
+    shard 1: [e0 h4..h7 | e1 h4..h7 | ...]
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ _COLUMN_PARALLEL = re.compile(
     r"llma\.(layers\.\d+\.(attention\.w[qkv]|feed_forward\.w[13])\.weight|output\.weight)"
 )
 _ROW_PARALLEL = re.compile(r"llma\.layers\.\d+\.(attention\.wo|feed_forward\.w2)\.weight")
+_SPARSE_EXPERTS = re.compile(r"llma\.layers\.(\d+)\.feed_forward\.w[123]")
+SPARSE = "sparse experts"  # the split "dimension" of the sparse MoE tensors (see the docstring)
 
 
 class CheckpointFormatError(ValueError):
     """The folder is not a well-formed release checkpoint; the message names the file or key."""
 
 
-def split_dim(name: str) -> int | None:
-    """The dimension a tensor-parallel shard splits `name` on, or None when it is replicated."""
+def split_dim(name: str) -> int | str | None:
+    """The dimension a tensor-parallel shard splits `name` on, `SPARSE` for the sparse MoE experts,
+    or None when it is replicated."""
+    if _SPARSE_EXPERTS.fullmatch(name):
+        return SPARSE
     if _COLUMN_PARALLEL.fullmatch(name):
         return 0
     if _ROW_PARALLEL.fullmatch(name) or name == "llma.tok_embeddings.weight":
@@ -70,6 +80,8 @@ class AccessoryCheckpoint:
         return list(self.shards[0])
 
     def shape(self, name: str) -> torch.Size:
+        if name not in self.shards[0]:
+            raise CheckpointFormatError(f"{self.folder}: no key {name}, which this release's layout has")
         shapes = [shard[name].shape for shard in self.shards]
         dim = split_dim(name)
         if dim is None:
@@ -79,7 +91,8 @@ class AccessoryCheckpoint:
                 )
             return shapes[0]
         merged = list(shapes[0])
-        merged[dim] = sum(shape[dim] for shape in shapes)
+        axis = 0 if dim == SPARSE else dim  # [E * I / mp, D] pieces -> [E * I, D]
+        merged[axis] = sum(shape[axis] for shape in shapes)
         return torch.Size(merged)
 
     def shapes(self, prefix: str) -> dict[str, torch.Size]:
@@ -94,7 +107,22 @@ class AccessoryCheckpoint:
         dim = split_dim(name)
         if dim is None or len(self.shards) == 1:
             return self.shards[0][name]
-        return torch.cat([shard[name] for shard in self.shards], dim=dim)
+        pieces = [shard[name] for shard in self.shards]
+        if dim == SPARSE:
+            experts = self.num_experts(name)
+            merged = torch.cat([piece.view(experts, -1, piece.shape[-1]) for piece in pieces], dim=1)
+            return merged.view(-1, merged.shape[-1])
+        return torch.cat(pieces, dim=dim)
+
+    def num_experts(self, name: str) -> int:
+        """Experts of the sparse MoE layer `name` belongs to: the rows of its router."""
+        layer = _SPARSE_EXPERTS.fullmatch(name).group(1)
+        router = f"llma.layers.{layer}.feed_forward.gate.weight"
+        if router not in self.shards[0]:
+            raise CheckpointFormatError(
+                f"{self.folder}: {name} is a sparse-expert tensor but {router} is missing"
+            )
+        return self.shards[0][router].shape[0]
 
 
 def load_shard(path: Path) -> dict[str, torch.Tensor]:

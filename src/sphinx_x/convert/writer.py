@@ -32,7 +32,11 @@ class ShardedSafetensorsWriter:
             raise ValueError(f"{name} written twice")
         if self.dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(self.dtype)
-        tensor = tensor.detach().contiguous().clone()  # own storage: views and mmaps cannot be saved as is
+        tensor = tensor.detach().contiguous()
+        if not owns_its_storage(tensor):
+            tensor = (
+                tensor.clone()
+            )  # a view into a larger tensor (q, k, v of a packed qkv): a copy of its own
         size = tensor.numel() * tensor.element_size()
         if self.pending and self.pending_bytes + size > self.max_shard_bytes:
             self.flush()
@@ -62,3 +66,13 @@ class ShardedSafetensorsWriter:
         index_data = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
         (self.folder / INDEX_FILE).write_text(json.dumps(index_data, indent=2))
         return finals
+
+
+def owns_its_storage(tensor: torch.Tensor) -> bool:
+    """True when `tensor` is all of its storage: safetensors refuses tensors that share memory, and a
+    copy of a tensor that owns its storage (a merged or converted one, a memory-mapped shard's)
+    would only double the memory it takes."""
+    return (
+        tensor.storage_offset() == 0
+        and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    )

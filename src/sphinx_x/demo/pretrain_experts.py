@@ -126,10 +126,11 @@ def pretrain_experts(
     losses = []
     for _ in tqdm(range(steps), desc="pre-training the toy experts", unit="step"):
         chosen = rng.sample(data, batch)
-        convnext = torch.cat([pixels["convnext"] for pixels, _ in chosen]).to(device)
-        dinov2 = torch.cat([pixels["dinov2"] for pixels, _ in chosen]).to(device)
+        pixels = {
+            name: torch.cat([views[name] for views, _ in chosen]).to(device) for name in config.view_sizes
+        }
         targets = {name: torch.cat([t[name] for _, t in chosen]).flatten(0, 1).to(device) for name in HEADS}
-        features = experts(convnext, dinov2)
+        features = experts.encode(pixels).fused  # with gradients, unlike experts(pixels)
         loss = dense_loss(heads, features[:, 1:].flatten(0, 1), targets)  # [:, 1:]: not the pseudo-CLS
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -159,7 +160,7 @@ def probe_accuracy(
         targets = cell_targets(objects, masks, views.geometry.skipped, config.grid, config.feature_grid_side)
         targets = {name: value.to(device) for name, value in targets.items()}
         pixels = {name: value.to(device) for name, value in views.pixels.items()}
-        features = experts(pixels["convnext"], pixels["dinov2"])[:, 1:].flatten(0, 1)
+        features = experts(pixels).fused[:, 1:].flatten(0, 1)
         for name, classes in (("colour", COLOUR_CLASSES), ("kind", KIND_CLASSES), ("word", WORD_CLASSES)):
             target = targets[name].flatten()
             cells = target != len(classes) - 1

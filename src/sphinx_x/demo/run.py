@@ -25,7 +25,7 @@ from transformers import ConvNextConfig, Dinov2Config, LlamaConfig
 
 from ..config import SphinxXConfig
 from ..model.sphinx import SphinxXForConditionalGeneration
-from ..presets import TOY_IMAGE_TOKEN_ID
+from ..presets import TOY_IMAGE_TOKEN_ID, two_experts
 from ..processing.processor import SphinxXProcessor
 from ..processing.tokenizer import train_toy_tokenizer
 from ..train.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -72,11 +72,13 @@ def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
             vocab_size=vocab_size, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=3,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         ),
-        convnext_config=ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5,
-                                       image_size=view_size),
-        dinov2_config=Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True,
-                                   patch_size=8, image_size=view_size),
-        grid=2, convnext_view_size=view_size, dinov2_view_size=view_size, padding="corner", use_skip_token=True,
+        visual_experts=two_experts(
+            ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5, image_size=view_size),
+            Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True, patch_size=8,
+                         image_size=view_size),
+            convnext_view=view_size, dinov2_view=view_size,
+        ),
+        grid=2, padding="corner", use_skip_token=True,
         image_token_id=TOY_IMAGE_TOKEN_ID,
     )  # fmt: skip
 

@@ -1,17 +1,19 @@
 """The SPHINX-X model, top to bottom:
 
-views (from the processor) -> MoV features -> projector -> [start|view|end] / [skip] blocks
--> placed right after BOS in the LLM's input embeddings -> causal LM -> loss on supervised tokens
+views (from the processor, one pixel tensor per expert) -> MoV features (fused grid + Q-Former
+tokens) -> projectors -> [start|view|end] / [skip] blocks -> placed right after BOS in the LLM's
+input embeddings -> causal LM -> loss on supervised tokens
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import AutoTokenizer, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
@@ -21,9 +23,10 @@ from ..config import LEGACY_IMAGE_TOKEN_ID, SphinxXConfig
 from .llm import build_llm
 from .projector import Projector
 from .token_layout import VisualTokenEmbeddings
-from .vision_experts import MixtureOfVisualExperts
+from .vision_experts import MixtureOfVisualExperts, VisualFeatures
 
 IGNORE_INDEX = -100  # labels of tokens the loss never sees (torch's cross-entropy default)
+PIXEL_VALUES = "pixel_values_"  # + an expert's name: that expert's views (the processor's keys)
 
 
 @dataclass
@@ -48,7 +51,8 @@ class SphinxXPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_flash_attn = True
-    _no_split_modules = ["LlamaDecoderLayer", "MixtralDecoderLayer", "Dinov2Layer", "ConvNextStage"]
+    _no_split_modules = ["LlamaDecoderLayer", "MixtralDecoderLayer", "Dinov2Layer", "ConvNextStage",
+                         "CLIPEncoderLayer", "Blip2EncoderLayer", "Blip2QFormerLayer"]  # fmt: skip
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -61,10 +65,12 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
     def __init__(self, config: SphinxXConfig):
         super().__init__(config)
         hidden_size = config.text_config.hidden_size
-        self.vision_experts = MixtureOfVisualExperts.from_configs(
-            config.convnext_config, config.dinov2_config
-        )
+        self.vision_experts = MixtureOfVisualExperts(config.visual_experts)
         self.projector = Projector(config.visual_feature_size, hidden_size, config.projector_layernorm_eps)
+        # The Q-Former's tokens have a projector of their own (the release's `qformer_proj`).
+        self.query_projectors = nn.ModuleDict(
+            {e.name: Projector(e.channels, hidden_size, config.projector_layernorm_eps) for e in config.query_experts}
+        )  # fmt: skip
         self.visual_tokens = VisualTokenEmbeddings(hidden_size)
         self.language_model = build_llm(config.text_config)
         self.post_init()
@@ -88,8 +94,6 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
-        pixel_values_convnext: torch.Tensor | None = None,
-        pixel_values_dinov2: torch.Tensor | None = None,
         views_skipped: torch.BoolTensor | None = None,
         has_image: torch.BoolTensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -97,21 +101,22 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         cache: Cache | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
-        **llm_kwargs,
+        **inputs,
     ) -> SphinxXOutput:
         """One pass over a batch, prefill or training.
 
         input_ids: `[B, T]`, one `image_token_id` per visual token (the processor writes them).
-        pixel_values_*: `[N, 3, V, V]`, the encoded views of all images of the batch, sample by sample.
+        pixel_values_{name}: `[N, 3, V, V]` for each visual expert of the config, the encoded views of
+            all images of the batch, sample by sample (keyword arguments, as the processor names them).
         views_skipped: `[B, 1 + grid**2]`, True where a sub-image is replaced by the skip token.
         has_image: `[B]`, False for text-only samples (their `views_skipped` row is ignored).
         labels: `[B, T]`, `IGNORE_INDEX` everywhere but the supervised tokens.
+        The other keyword arguments go to the LLM (e.g. `output_router_logits=True` for Mixtral).
         """
+        pixel_values, llm_kwargs = split_pixel_values(inputs)
         if position_ids is None:
             position_ids = positions_after(cache, attention_mask, input_ids)
-        inputs_embeds = self.embed_inputs(
-            input_ids, pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image
-        )
+        inputs_embeds = self.embed_inputs(input_ids, pixel_values, views_skipped, has_image)
         output = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -134,12 +139,12 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
     def embed_inputs(
         self,
         input_ids: torch.LongTensor,
-        pixel_values_convnext: torch.Tensor | None,
-        pixel_values_dinov2: torch.Tensor | None,
+        pixel_values: Mapping[str, torch.Tensor] | None,
         views_skipped: torch.BoolTensor | None,
         has_image: torch.BoolTensor | None,
     ) -> torch.Tensor:
-        """`[B, T]` ids -> `[B, T, D]` embeddings, visual tokens filled in at their placeholders."""
+        """`[B, T]` ids -> `[B, T, D]` embeddings, visual tokens filled in at their placeholders.
+        `pixel_values`: expert name -> `[N, 3, V, V]` (None or empty for a text-only batch)."""
         if self.config.image_token_id in (None, LEGACY_IMAGE_TOKEN_ID):
             raise ValueError(
                 "this model has no <image> token (a folder saved before sphinx-x 0.2, or a preset without "
@@ -147,7 +152,7 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
             )
         is_visual = input_ids == self.config.image_token_id
         embeds = self.get_input_embeddings()(input_ids)
-        images = self.image_blocks(pixel_values_convnext, pixel_values_dinov2, views_skipped, has_image)
+        images = self.image_blocks(pixel_values, views_skipped, has_image)
         check_visual_token_counts(is_visual, images, has_image)
         if self.training:
             embeds = embeds + self.zero_from_visual_parameters().to(embeds.dtype)
@@ -163,22 +168,22 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         data-parallel training (FSDP, DDP) every process must produce gradients for the same
         parameters, so each training graph touches them all, with weight zero.
         """
-        parameters = [*self.projector.parameters(), *self.visual_tokens.parameters()]
+        parameters = [*self.projector.parameters(), *self.query_projectors.parameters(),
+                      *self.visual_tokens.parameters()]  # fmt: skip
         return sum(parameter.sum() for parameter in parameters) * 0.0
 
     def image_blocks(
         self,
-        pixel_values_convnext: torch.Tensor | None,
-        pixel_values_dinov2: torch.Tensor | None,
+        pixel_values: Mapping[str, torch.Tensor] | None,
         views_skipped: torch.BoolTensor | None,
         has_image: torch.BoolTensor | None,
     ) -> list[torch.Tensor]:
         """One `[visual tokens, D]` block per image of the batch (text-only samples have none)."""
-        if pixel_values_convnext is None:
+        if not pixel_values:
             return []
-        with torch.no_grad():  # the experts are frozen: forward only, no graph through them
-            features = self.vision_experts(pixel_values_convnext, pixel_values_dinov2)  # [N, 257, 4608]
-        view_tokens = self.projector(features.to(self.projector.linear.weight.dtype))  # [N, 257, D]
+        view_tokens = self.project(
+            self.vision_experts(pixel_values)
+        )  # [N, tokens_per_view, D]; no graph in the experts
         blocks, start = [], 0
         for skipped in views_skipped[has_image].tolist():
             num_encoded = skipped.count(False)
@@ -190,6 +195,13 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
             )
         return blocks
 
+    def project(self, features: VisualFeatures) -> torch.Tensor:
+        """The tokens of each view at the LLM's width: the query experts' tokens first, then the
+        fused grid -> `[N, tokens_per_view, D]` (32 + 257 with a Q-Former, else 257)."""
+        dtype = self.projector.linear.weight.dtype
+        queries = [self.query_projectors[name](tokens.to(dtype)) for name, tokens in features.queries.items()]
+        return torch.cat([*queries, self.projector(features.fused.to(dtype))], dim=1)
+
     # -- transformers' generate() ------------------------------------------------------------
 
     IMAGE_INPUTS = ("views_skipped", "has_image")  # besides every `pixel_values_*`
@@ -198,9 +210,17 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         """Images are encoded once, at prefill: later steps get only the new token and the cache."""
         inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         if not is_first_iteration and inputs.get("cache") is not None:
-            for key in [k for k in inputs if k.startswith("pixel_values_") or k in self.IMAGE_INPUTS]:
+            for key in [k for k in inputs if k.startswith(PIXEL_VALUES) or k in self.IMAGE_INPUTS]:
                 inputs.pop(key)
         return inputs
+
+    def _validate_model_kwargs(self, model_kwargs: dict) -> None:
+        """transformers checks generate()'s inputs against forward's named parameters; the experts'
+        `pixel_values_{name}` come through `**inputs`, so they are checked here, by the config."""
+        pixels = {PIXEL_VALUES + name for name in self.config.view_sizes}
+        super()._validate_model_kwargs(
+            {key: value for key, value in model_kwargs.items() if key not in pixels}
+        )
 
     def generate(self, *args, tokenizer=None, **kwargs):
         """transformers' `generate`, stopping at the template's `\\n###` as the release does. A stop
@@ -218,6 +238,15 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
             found = (folder / "tokenizer_config.json").is_file()
             self._saved_tokenizer = AutoTokenizer.from_pretrained(folder) if found else None
         return self._saved_tokenizer
+
+
+def split_pixel_values(inputs: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """`pixel_values_{name}` keyword arguments as {name: tensor}, and the rest (for the LLM)."""
+    pixels = {
+        key[len(PIXEL_VALUES) :]: value for key, value in inputs.items() if key.startswith(PIXEL_VALUES)
+    }
+    rest = {key: value for key, value in inputs.items() if not key.startswith(PIXEL_VALUES)}
+    return {name: value for name, value in pixels.items() if value is not None}, rest
 
 
 def check_visual_token_counts(

@@ -3,7 +3,8 @@
     [BOS] [start v0 ... end] [start v1 ... end] [skip] [skip] [start v4 ... end] text ...
           `-- global view --' `-- sub-image 1 -'  `sub 2, 3 skipped'
 
-Each encoded view is `start_img`, `tokens_per_view` projected tokens (257 when released), `end_img`;
+Each encoded view is `start_img`, `tokens_per_view` projected tokens (257 in SPHINX-X; 32 Q-Former
+tokens + 257 in the four-expert releases), `end_img`;
 each skipped sub-image is one `skip_img`. The block sits right after BOS; the processor writes one
 placeholder id per visual token and the model fills them. `count_visual_tokens` is the one place
 that counts them: the processor and the model both call it.

@@ -18,7 +18,12 @@ Two paddings make the square:
     its place. The decision comes from the geometry, never from pixel values.
 Each expert sees its own view size (ConvNeXt 512, DINOv2 224 in the releases): its global view
 is the square resized to its view size, its sub-images are crops of the square resized to
-grid * view size.
+grid * view size. The square's side is grid * the largest view size (e.g. 2 * 512 = 1024).
+
+The release transform ("center") also reproduces the release's arithmetic: every view it resizes
+goes through float16 (`interpolate(x.half(), ...)` on a GPU: float arithmetic on float16 inputs,
+rounded to float16), the global view always (a same-size "resize" still rounds), the sub-images
+only when their source is resized (crops of the full-resolution square are not rounded).
 """
 
 from __future__ import annotations
@@ -96,8 +101,9 @@ class ImageTransform:
         self.view_sizes = dict(view_sizes)
         self.padding = padding
         self.use_skip_token = use_skip_token
-        # The square is built once at the first expert's resolution (ConvNeXt: exactly grid * 512).
-        self.square_side = grid * next(iter(self.view_sizes.values()))
+        # The square is built once, at the largest expert's resolution (ConvNeXt: exactly grid * 512).
+        self.square_side = grid * max(self.view_sizes.values())
+        self.release_rounding = padding == "center"
 
     @classmethod
     def from_config(cls, config) -> ImageTransform:
@@ -110,11 +116,12 @@ class ImageTransform:
         geometry = self.geometry(*image.size)
         square = self.padded_square(image, geometry)
         encoded = [index for index, skipped in enumerate(geometry.skipped) if not skipped]
-        pixels = {
-            expert: all_views(square, self.grid, view_size)[encoded]
-            for expert, view_size in self.view_sizes.items()
+        # Experts of the same view size (Q-Former, CLIP, DINOv2 at 224) share one set of views.
+        by_size = {
+            size: all_views(square, self.grid, size, self.release_rounding)[encoded]
+            for size in set(self.view_sizes.values())
         }
-        return ImageViews(geometry, pixels)
+        return ImageViews(geometry, {expert: by_size[size] for expert, size in self.view_sizes.items()})
 
     def padded_square(self, image: Image.Image, geometry: ViewGeometry) -> torch.Tensor:
         """`[3, S, S]` CLIP-normalised square."""
@@ -148,17 +155,29 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def resize(pixels: torch.Tensor, side: int) -> torch.Tensor:
+    """Bicubic `[3, S, S]` -> `[3, side, side]`; the same tensor when the size does not change."""
     if pixels.shape[-1] == side:
         return pixels
     return F.interpolate(pixels[None], size=(side, side), mode="bicubic", align_corners=False)[0]
 
 
-def all_views(square: torch.Tensor, grid: int, view_size: int) -> torch.Tensor:
-    """`[1 + grid**2, 3, view, view]`: the global view, then the sub-images row by row."""
-    global_view = resize(square, view_size)
+def resize_in_half_precision(pixels: torch.Tensor, side: int) -> torch.Tensor:
+    """The release's `interpolate(x.half(), ...).to(x)` as a GPU computes it: the input rounded to
+    float16, interpolated in float32, the result rounded to float16. (The CPU's float16 kernel
+    rounds its intermediate results too, and differs by one float16 step on about 40% of pixels.)"""
+    return resize(pixels.half().float(), side).half().float()
+
+
+def all_views(
+    square: torch.Tensor, grid: int, view_size: int, release_rounding: bool = False
+) -> torch.Tensor:
+    """`[1 + grid**2, 3, view, view]`: the global view, then the sub-images row by row.
+    `release_rounding`: resized views go through float16, as in the release (module docstring)."""
+    resized_view = resize_in_half_precision if release_rounding else resize
+    global_view = resized_view(square, view_size)
     if grid == 1:
         return global_view[None]
-    fine = resize(square, grid * view_size)
+    fine = square if square.shape[-1] == grid * view_size else resized_view(square, grid * view_size)
     # [3, g*v, g*v] -> [3, g, v, g, v] -> [g(row), g(col), 3, v, v]
     tiles = fine.view(3, grid, view_size, grid, view_size).permute(1, 3, 0, 2, 4)
     return torch.cat([global_view[None], tiles.reshape(grid * grid, 3, view_size, view_size)])
