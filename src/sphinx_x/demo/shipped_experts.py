@@ -45,9 +45,8 @@ def shipped_folder() -> Path:
 
 
 def expert_configs(config) -> dict:
-    """What the weights fit: the two experts' configs and view sizes."""
-    return {"convnext": config.convnext_config.to_dict(), "dinov2": config.dinov2_config.to_dict(),
-            "view_sizes": config.view_sizes, "grid": config.grid}  # fmt: skip
+    """What the weights fit: the experts of the list (kind, config, view size) and the grid."""
+    return {"experts": [expert.to_dict() for expert in config.visual_experts], "grid": config.grid}
 
 
 def pretrain_and_save(
@@ -60,7 +59,7 @@ def pretrain_and_save(
     if torch.device(device).type == "cpu":
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    experts = MixtureOfVisualExperts.from_configs(config.convnext_config, config.dinov2_config)
+    experts = MixtureOfVisualExperts(config.visual_experts)
     started = time.perf_counter()
     losses, heads = pretrain_experts(experts, config, settings.images, settings.steps, settings.batch,
                                      settings.seed, settings.lr, device)  # fmt: skip

@@ -10,24 +10,36 @@ demo's toy experts; far too much for real experts and datasets, which is why it 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import torch
 
+from ..model.vision_experts.mixture import VisualFeatures
+
 
 class FeatureCache:
+    """Stands in for the experts' forward: `pixels[name]` `[N, 3, V, V]` -> `VisualFeatures`."""
+
     def __init__(self, forward):
         self.forward, self.features, self.hits, self.misses = forward, {}, 0, 0
 
-    def __call__(self, *pixels: torch.Tensor) -> torch.Tensor:
-        keys = [view_key(*(tensor[row] for tensor in pixels)) for row in range(pixels[0].shape[0])]
+    def __call__(self, pixels: Mapping[str, torch.Tensor]) -> VisualFeatures:
+        names = sorted(pixels)
+        rows = next(iter(pixels.values())).shape[0]
+        keys = [view_key(*(pixels[name][row] for name in names)) for row in range(rows)]
         missing = [row for row, key in enumerate(keys) if key not in self.features]
         if missing:
-            computed = self.forward(*(tensor[missing] for tensor in pixels))
-            for row, features in zip(missing, computed, strict=True):
-                self.features[keys[row]] = features.detach()
-        self.hits += len(keys) - len(missing)
+            computed = self.forward({name: tensor[missing] for name, tensor in pixels.items()})
+            for index, row in enumerate(missing):
+                self.features[keys[row]] = (
+                    computed.fused[index],
+                    {q: t[index] for q, t in computed.queries.items()},
+                )
+        self.hits += rows - len(missing)
         self.misses += len(missing)
-        return torch.stack([self.features[key] for key in keys])
+        views = [self.features[key] for key in keys]
+        queries = {name: torch.stack([view[1][name] for view in views]) for name in views[0][1]}
+        return VisualFeatures(fused=torch.stack([view[0] for view in views]), queries=queries)
 
 
 def view_key(*views: torch.Tensor) -> bytes:
