@@ -37,7 +37,8 @@ class PretrainSettings:
     batch: int = 32
     lr: float = 2e-3
     seed: int = 2000
-    threads: int = 2  # CPU threads: with the same count, the same machine gives the same bits
+    threads: int = 1  # CPU threads: with the same count, the same machine gives the same bits (one also
+    # keeps a shared machine from slowing it down: spinning OpenMP threads of several jobs fight)
 
 
 def shipped_folder() -> Path:
