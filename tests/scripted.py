@@ -5,47 +5,47 @@ from __future__ import annotations
 
 from collections import deque
 
-import torch
-
+from sphinx_x.inference import engine
 from sphinx_x.processing.conversation import STOP_STRING
 
 
 class ScriptedAnswers:
-    """While active, greedy generation with `model` answers `answers` in order, one per sample as
-    prefills see them (a batch of 3 takes the next 3): the LM head's logits are replaced so that the
-    answer's tokens, then the stop string, are the only choice. Use as a context manager."""
+    """While active, generation with `model` (all of it runs through the engine) answers `answers`
+    in order, one per request as the engine admits them (a batch of 3 takes the next 3): the
+    engine's choice of next token is replaced, for this model's steps only, by the answer's tokens,
+    then the stop string and EOS. Use as a context manager."""
 
     def __init__(self, model, tokenizer, answers: list[str]):
         self.model, self.tokenizer = model, tokenizer
         self.pending = deque(answers)
-        self.rows: list[list[int]] = []
-        self.step = 0
+        self.scripts: dict[object, list[int]] = {}  # a request's sampler -> its tokens still to come
+        self.stepping = False
 
     def tokens(self, answer: str) -> list[int]:
         ids = self.tokenizer.encode(answer + STOP_STRING, add_special_tokens=False)
         return ids + [self.tokenizer.eos_token_id]
 
-    def start_if_prefill(self, _module, _args, kwargs) -> None:
-        embeds = kwargs["inputs_embeds"]
-        if embeds.shape[1] > 1:  # a prompt: the next answers begin
-            self.rows = [self.tokens(self.pending.popleft()) for _ in range(embeds.shape[0])]
-            self.step = 0
+    def mark_step(self, *_) -> None:  # this model runs the step whose tokens are chosen next
+        self.stepping = True
 
-    def force(self, _module, _inputs, logits: torch.Tensor) -> torch.Tensor:
-        forced = torch.full_like(logits, -1e4)
-        for row, tokens in enumerate(self.rows):
-            forced[row, -1, tokens[min(self.step, len(tokens) - 1)]] = 1e4
-        self.step += 1
-        return forced
+    def choose(self, logits, samplers, never) -> list[int]:
+        if not self.stepping:  # another model's engine
+            return self.fallback(logits, samplers, never)
+        self.stepping = False
+        chosen = []
+        for sampler in samplers:
+            if sampler not in self.scripts:  # a new request: the next answer begins
+                self.scripts[sampler] = self.tokens(self.pending.popleft())
+            script = self.scripts[sampler]
+            chosen.append(script.pop(0) if len(script) > 1 else script[0])
+        return chosen
 
     def __enter__(self) -> ScriptedAnswers:
-        llm = self.model.language_model
-        self.handles = [
-            llm.register_forward_pre_hook(self.start_if_prefill, with_kwargs=True),
-            llm.lm_head.register_forward_hook(self.force),
-        ]
+        self.fallback, engine.sample_rows = engine.sample_rows, self.choose
+        self.hook = self.model.language_model.register_forward_pre_hook(self.mark_step)
         return self
 
     def __exit__(self, *_) -> None:
-        for handle in self.handles:
-            handle.remove()
+        self.hook.remove()
+        if engine.sample_rows == self.choose:
+            engine.sample_rows = self.fallback

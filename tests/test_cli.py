@@ -108,3 +108,33 @@ def test_info_of_the_four_expert_moe_releases(preset, views, tokens, capsys):
     )
     assert (info["views_encoded"], info["tokens_per_view"], info["visual_tokens"]) == (views, 291, tokens)
     assert "mixtral_sparse_ens" in info["weights"]
+
+
+def test_serve_hands_its_limits_to_the_server(monkeypatch, tmp_path):
+    from sphinx_x.serve import server
+
+    calls = []
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setenv("SPHINX_X_API_KEY", "from-env")
+    argv = ["serve", "--model", "sphinx-x-toy", "--port", "9000", "--max-running", "4", "--max-queue", "8",
+            "--max-image-mb", "2", "--allow-remote-host", "Images.Example.com", "--allowed-media-dir", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    (model, limits, host, port), options = calls[0]
+    assert (model, host, port) == ("sphinx-x-toy", "127.0.0.1", 9000)
+    assert limits.max_running == 4 and limits.max_queue == 8 and limits.max_image_bytes == 2 * 1024 * 1024
+    assert (
+        limits.allowed_remote_hosts == ("images.example.com",)
+        and limits.allowed_media_dir == tmp_path.resolve()
+    )
+    assert options["api_key"] == "from-env"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--max-running", "0"], "max_running must be positive"),
+     (["--allowed-media-dir", "/no/such/folder"], "not a directory"),
+     (["--allow-remote-host", "*.example.com"], "exact host names")],
+)  # fmt: skip
+def test_serve_refuses_bad_limits_in_one_line(argv, message, capsys):
+    assert main(["serve", "--model", "sphinx-x-toy", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -125,3 +126,23 @@ def test_pretrain_experts_reproduces_the_shipped_file(tmp_path):
         assert hashlib.sha256((tmp_path / WEIGHTS).read_bytes()).hexdigest() == shipped["sha256"]
     for name, value in shipped["probes"].items():
         assert abs(made["probes"][name] - value) < 0.03, name
+
+
+def test_demo_moe_swaps_in_a_mixtral_of_the_same_width(tmp_path, monkeypatch):
+    chosen = []
+    monkeypatch.setattr(
+        demo_run, "run_demo", lambda out, seed, settings, from_scratch: chosen.append(settings) or {}
+    )
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--moe"]) == 0
+    assert chosen == [dataclasses.replace(demo_run.QUICK, moe=True)]
+    dense, moe = demo_run.demo_model_config(1024), demo_run.demo_model_config(1024, moe=True)
+    assert moe.text_config.model_type == "mixtral" and dense.text_config.model_type == "llama"
+    assert (moe.text_config.num_local_experts, moe.text_config.num_experts_per_tok) == (4, 2)
+    for field in (
+        "hidden_size",
+        "num_hidden_layers",
+        "intermediate_size",
+        "num_attention_heads",
+        "vocab_size",
+    ):
+        assert getattr(moe.text_config, field) == getattr(dense.text_config, field)

@@ -13,9 +13,9 @@ import os
 import sys
 import warnings
 
-from . import chat, convert, data, demo, evaluate, info, train
+from . import chat, convert, data, demo, evaluate, info, moe, serve, train
 
-COMMANDS = (info, chat, convert, evaluate, train, demo, data)
+COMMANDS = (info, chat, convert, evaluate, train, demo, data, serve, moe)
 
 
 def build_parser() -> argparse.ArgumentParser:

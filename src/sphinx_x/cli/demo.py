@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def add(commands) -> None:
     size.add_argument("--long", action="store_true", help="twice the one-stage training")
     demo.add_argument("--from-scratch", action="store_true",
                       help="pre-train the toy experts first (as `demo pretrain-experts` made the shipped ones) instead of loading them")  # fmt: skip
+    demo.add_argument("--moe", action="store_true",
+                      help="a Mixtral LLM of the same width (4 experts, top-2): the model `sphinx-x moe` analyses")  # fmt: skip
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=run)
     actions = demo.add_subparsers(dest="action")
@@ -41,6 +44,8 @@ def run(args) -> int:
     from ..demo.run import SETTINGS, headline, run_demo
 
     settings = SETTINGS["quick" if args.quick else "long" if args.long else "full"]
+    if args.moe:
+        settings = dataclasses.replace(settings, moe=True)
     metrics = run_demo(args.out, seed=args.seed, settings=settings, from_scratch=args.from_scratch)
     print(json.dumps(headline(metrics)))
     print(f"report: {Path(args.out) / 'report.html'}; model: {Path(args.out) / 'model'}")

@@ -4,6 +4,7 @@ match; eval/metrics/toy_tasks.py), greedy decoding, a result file with the proto
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..eval.benchmarks import BENCHMARKS
@@ -12,11 +13,22 @@ from ..processing.images import load_image
 
 
 def evaluate_heldout(
-    model, processor, folder: Path, out: Path, batch_size: int = 32
+    model,
+    processor,
+    folder: Path,
+    out: Path,
+    batch_size: int = 32,
+    max_new_tokens: int | None = None,
+    **decoding,
 ) -> tuple[dict, list[dict]]:
-    """(metrics, examples): the runner's scores, and every item with its image for the report."""
+    """(metrics, examples): the runner's scores, and every item with its image for the report.
+    Greedy unless `decoding` (temperature, top_p, seed) says otherwise; answers of the benchmark's
+    length unless `max_new_tokens` is given."""
+    benchmark = BENCHMARKS["toy-tasks"]
+    if max_new_tokens is not None:
+        benchmark = dataclasses.replace(benchmark, max_new_tokens=max_new_tokens)
     result = run_benchmark(
-        model, processor, BENCHMARKS["toy-tasks"], folder, out, batch_size=batch_size, temperature=0
+        model, processor, benchmark, folder, out, batch_size=batch_size, **{"temperature": 0, **decoding}
     )
     images = {item.id: item.image for item in BENCHMARKS["toy-tasks"].read(folder)}
     examples = [

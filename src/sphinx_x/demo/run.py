@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import ConvNextConfig, Dinov2Config, LlamaConfig
+from transformers import ConvNextConfig, Dinov2Config, LlamaConfig, MixtralConfig
 
 from ..config import SphinxXConfig
 from ..model.sphinx import SphinxXForConditionalGeneration
@@ -52,6 +52,7 @@ class DemoSettings:
     view_size: int = 32
     turns: int = 4  # questions per training image (held-out samples ask one)
     pretraining: PretrainSettings = PretrainSettings()  # of the experts, with --from-scratch only
+    moe: bool = False  # a Mixtral LLM (4 experts, top-2) of the same width, for `sphinx-x moe`
     tasks: tuple[str, ...] = field(default=(*SHAPE_TASKS, *OCR_TASKS, "language"))
 
 
@@ -64,14 +65,11 @@ LONG = dataclasses.replace(FULL, epochs=8)
 SETTINGS = {"quick": QUICK, "full": FULL, "long": LONG}
 
 
-def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
-    """A toy SPHINX-X: the release's structure (two experts, 2x2 grid + global, skip tokens) at CPU size."""
+def demo_model_config(vocab_size: int, view_size: int = 32, moe: bool = False) -> SphinxXConfig:
+    """A toy SPHINX-X: the release's structure (two experts, 2x2 grid + global, skip tokens) at CPU size;
+    `moe`: the LLM is a Mixtral of the same width and depth (4 experts, top-2)."""
     return SphinxXConfig(
-        text_config=LlamaConfig(
-            hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384,
-            vocab_size=vocab_size, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=3,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-        ),
+        text_config=demo_mixtral(vocab_size) if moe else LlamaConfig(**demo_llm_dims(vocab_size)),
         visual_experts=two_experts(
             ConvNextConfig(hidden_sizes=[32, 64], depths=[1, 1], num_stages=2, layer_norm_eps=1e-5, image_size=view_size),
             Dinov2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, use_swiglu_ffn=True, patch_size=8,
@@ -81,6 +79,22 @@ def demo_model_config(vocab_size: int, view_size: int = 32) -> SphinxXConfig:
         grid=2, padding="corner", use_skip_token=True,
         image_token_id=TOY_IMAGE_TOKEN_ID,
     )  # fmt: skip
+
+
+def demo_llm_dims(vocab_size: int) -> dict:
+    return dict(
+        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=384,
+        vocab_size=vocab_size, max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )  # fmt: skip
+
+
+def demo_mixtral(vocab_size: int) -> MixtralConfig:
+    """Each expert is the dense demo's FFN (as Mixtral's experts are Mistral's); the release's
+    load-balancing weight 0.01 keeps all four experts in use."""
+    return MixtralConfig(
+        **demo_llm_dims(vocab_size), num_local_experts=4, num_experts_per_tok=2, router_aux_loss_coef=0.01
+    )
 
 
 def run_demo(
@@ -96,7 +110,7 @@ def run_demo(
         out / "heldout", dict.fromkeys(settings.tasks, settings.eval_per_task), seed=seed + 1000
     )
     tokenizer = train_toy_tokenizer(corpus_texts(out / "corpus"), vocab_size=1024)
-    config = demo_model_config(vocab_size=1024, view_size=settings.view_size)
+    config = demo_model_config(vocab_size=1024, view_size=settings.view_size, moe=settings.moe)
     model, processor = SphinxXForConditionalGeneration(config), SphinxXProcessor.for_model(tokenizer, config)
     experts = pretrained_experts(model, config, out, settings, from_scratch)
     trainer = Trainer(train_config(out, mixture, settings, seed), model, processor, overwrite=True)

@@ -41,14 +41,16 @@ def load_image(
     source: str | os.PathLike | bytes | Image.Image,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    formats: tuple[str, ...] | None = None,
 ) -> Image.Image:
     """Read `source` (a path, encoded bytes or a PIL image) as an upright RGB image.
 
-    `name` is what errors call the image (default: the path, or "<image bytes>").
+    `name` is what errors call the image (default: the path, or "<image bytes>"); `formats`, if
+    given, are the only Pillow formats tried (a server accepts the common web formats only).
     """
     if isinstance(source, Image.Image):
         return to_rgb(ImageOps.exif_transpose(source), name=name or "<PIL image>")
-    with opened(source, max_pixels, name) as (image, path):
+    with opened(source, max_pixels, name, formats) as (image, path):
         try:
             image.load()
             return to_rgb(ImageOps.exif_transpose(image), name=str(path))
@@ -67,13 +69,15 @@ def image_size(
 
 
 @contextmanager
-def opened(source, max_pixels: int, name: str | None) -> Iterator[tuple[Image.Image, Path]]:
+def opened(
+    source, max_pixels: int, name: str | None, formats: tuple[str, ...] | None = None
+) -> Iterator[tuple[Image.Image, Path]]:
     """The image with only its header read and its size checked, and the path errors call it."""
     path = Path(name or "<image bytes>") if isinstance(source, bytes) else Path(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else path)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else path, formats=formats)
     except FileNotFoundError as error:
         raise ImageLoadError(f"{path}: no such image file") from error
     except IsADirectoryError as error:

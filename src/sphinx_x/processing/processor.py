@@ -133,17 +133,20 @@ class SphinxXProcessor(ProcessorMixin):
         conversation: Iterable[Mapping | Message],
         image: Image.Image | str | os.PathLike | bytes | None = None,
         add_generation_prompt: bool = False,
+        system: str | None = None,
     ) -> EncodedSample:
         """Token ids, labels and views of one conversation (training when no generation prompt).
 
-        The image may also come inside the messages, as a chat-template content part.
+        The image may also come inside the messages, as a chat-template content part. `system`
+        replaces the template's system text (the released models were trained with the default).
         """
         messages, image = split_conversation(conversation, image)
         views = self.transform(load_image(image, self.max_image_pixels)) if image is not None else None
         visual = count_visual_tokens(views.geometry.skipped, self.tokens_per_view) if views else 0
         input_ids = [self.tokenizer.bos_token_id] + [self.image_token] * visual
         labels = [IGNORE_INDEX] * len(input_ids)
-        segments = self.template.segments(messages, add_generation_prompt)
+        template = self.template if system is None else dataclasses.replace(self.template, system=system)
+        segments = template.segments(messages, add_generation_prompt)
         encoded = encode_segments(
             self.tokenizer, [segment.text for segment in segments], self.boundary_prefix
         )
