@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install sphinx-x with its test extras. Idempotent: reinstalls only when
+# Create .venv and install sphinx-x with its web and test extras. Idempotent: reinstalls only when
 # pyproject.toml changed. Torch comes first so that pip never pulls a different build for it.
 #   TORCH_SPEC       torch requirement (default torch==2.13.0, the CPU build on this machine)
 #   TORCH_INDEX_URL  a PyTorch wheel index for your CUDA version, on a GPU machine
@@ -11,6 +11,6 @@ stamp=.venv/.sphinx-x-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[web,test]'
   touch "$stamp"
 fi

@@ -32,6 +32,30 @@ def test_info_rejects_a_bad_size_and_an_unknown_preset(capsys):
     assert "known presets: sphinx-x-tiny" in capsys.readouterr().err
 
 
+def test_info_train_gives_the_memory_per_process_of_the_trainers_policy(capsys):
+    main(["info", "sphinx-x-moe", "--json"])
+    params = json.loads(capsys.readouterr().out)["params"]
+    assert main(["info", "sphinx-x-moe", "--train", "--world-size", "32", "--world-size", "8", "--json"]) == 0
+    at_32, at_8 = json.loads(capsys.readouterr().out)
+    assert (
+        at_32["trainable"] == params["trainable"] and at_32["frozen"] == params["convnext"] + params["dinov2"]
+    )
+    # fp32 master weights, fp32 gradients and AdamW's two fp32 moments, each sharded over the processes.
+    assert at_32["parameters"] == at_32["gradients"] == 4 * params["trainable"] / 32
+    assert at_32["optimizer"] == 2 * at_32["parameters"] and at_8["optimizer"] == 4 * at_32["optimizer"]
+    # What a full-state checkpoint gathered onto one process (weights + two moments): about 560 GB.
+    assert round((at_8["parameters"] + at_8["optimizer"]) * 8 / 1e9) == 561
+    assert at_32["frozen_experts"] == 4 * at_32["frozen"]  # replicated on every process
+    assert at_32["gathered_zero3"] < at_32["gathered_zero2"] == 2 * params["trainable"]  # bf16 copies
+
+
+def test_info_train_table_covers_the_family(capsys):
+    assert main(["info", "--train", "--world-size", "64"]) == 0
+    table = capsys.readouterr().out
+    assert "| sphinx-x-moe | 64 | 46.72 B |" in table and "| sphinx-x-plus | 64 |" in table
+    assert "sphinx-x-toy" not in table
+
+
 def scripted_loading(monkeypatch, answers: list[str]) -> list:
     """`sphinx-x chat` loads its model through sphinx_x.loading: make that model answer `answers`."""
     from sphinx_x import loading
@@ -138,3 +162,28 @@ def test_serve_hands_its_limits_to_the_server(monkeypatch, tmp_path):
 def test_serve_refuses_bad_limits_in_one_line(argv, message, capsys):
     assert main(["serve", "--model", "sphinx-x-toy", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_web_loads_the_model_and_hands_its_limits_to_the_page(monkeypatch):
+    from sphinx_x.web import app
+
+    calls = []
+    monkeypatch.setattr(app, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
+    argv = ["web", "--model", "sphinx-x-toy", "--port", "7999", "--max-running", "3", "--max-tokens", "32",
+            "--max-image-mb", "1", "--served-model-name", "toy"]  # fmt: skip
+    assert main(argv) == 0
+    (chat, host, port), _ = calls[0]
+    assert (host, port, chat.model_name) == ("127.0.0.1", 7999, "toy")
+    assert (
+        chat.limits.max_running == 3
+        and chat.limits.max_tokens == 32
+        and chat.limits.max_image_bytes == 1024**2
+    )
+    assert chat.engine.scheduler.max_running == 3 and not chat.engine.is_running  # launch starts it
+
+
+def test_web_help_names_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["web", "--help"])
+    out = capsys.readouterr().out
+    assert "--model" in out and "--host" in out and "--port" in out

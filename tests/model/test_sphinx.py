@@ -71,7 +71,9 @@ def test_mismatched_visual_token_count_names_both_counts(toy_model, toy_processo
     batch = toy_processor(conversations[:1], images[:1], add_generation_prompt=False)
     ids, mask = batch["input_ids"], batch["attention_mask"]
     one_short = torch.cat([ids[:, :1], ids[:, 2:]], dim=1)  # drop the first placeholder after BOS
-    with pytest.raises(ValueError, match=r"sample 0 has 58 image tokens in input_ids but its image gives 59"):
+    with pytest.raises(
+        ValueError, match=r"image 0 of the batch has 58 image tokens in input_ids but gives 59"
+    ):
         toy_model(**(batch | {"input_ids": one_short, "attention_mask": mask[:, 1:], "labels": None}))
 
 

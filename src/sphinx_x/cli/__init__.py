@@ -13,9 +13,9 @@ import os
 import sys
 import warnings
 
-from . import chat, convert, data, demo, evaluate, info, moe, serve, train
+from . import chat, convert, data, demo, evaluate, info, moe, serve, train, web
 
-COMMANDS = (info, chat, convert, evaluate, train, demo, data, serve, moe)
+COMMANDS = (info, chat, convert, evaluate, train, demo, data, serve, web, moe)
 
 
 def build_parser() -> argparse.ArgumentParser:

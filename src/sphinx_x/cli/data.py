@@ -21,14 +21,14 @@ def add(commands) -> None:
 
 
 def add_convert(actions) -> None:
-    from ..data.converters import CONVERTERS
+    from ..data.converter_kinds import FAMILIES
 
     convert = add_listing_parser(
         actions, "convert", "a dataset's published annotation files -> training records (JSONL)",
-        "kinds", {kind: family for kind, (_, family) in CONVERTERS.items()},
+        "kinds", FAMILIES,
     )  # fmt: skip
     convert.add_argument(
-        "kind", choices=sorted(CONVERTERS), metavar="KIND", help="the dataset format (listed above)"
+        "kind", choices=sorted(FAMILIES), metavar="KIND", help="the dataset format (listed above)"
     )
     convert.add_argument("sources", nargs="+", type=Path, help="the dataset's annotation files or folders")
     convert.add_argument("--out", type=Path, required=True, help="output JSONL")
@@ -88,7 +88,7 @@ def run_ocr(args) -> int:
 
 
 def add_som(actions) -> None:
-    from ..data.set_of_mark import DOMAINS
+    from ..data.prompts import SOM_DOMAINS
 
     som = actions.add_parser(
         "som", help="Set-of-Mark: draw marks, caption them, write conversations over the raw images"
@@ -102,7 +102,7 @@ def add_som(actions) -> None:
         "--coco", action="store_true", help="sources are COCO-format instance files: polygon marks"
     )
     som.add_argument(
-        "--domain", choices=sorted(DOMAINS), default="natural", help="selects the captioner's instruction"
+        "--domain", choices=sorted(SOM_DOMAINS), default="natural", help="selects the captioner's instruction"
     )
     som.add_argument(
         "--padding", choices=("corner", "center"), default="corner", help="square the coordinates refer to"

@@ -101,3 +101,13 @@ KEY_VALUE = (
     "What is the {key} in this document?",
     'Find the "{key}" in this document.',
 )
+
+
+# Set-of-Mark: the captioner's instruction for each kind of image (`data som --domain`).
+SOM_DOMAINS = {
+    "natural": "This is a natural image. Describe the whole image, then each marked object, then how the marked objects relate to each other.",
+    "gui": "This is a screenshot of a website or an app. Describe the screen, then what each marked element is and does, then how they are arranged.",
+    "ocr": "This image contains text. Describe the scene, then read the text of each mark exactly, then how the marked texts relate.",
+    "document": "This is a document page. Describe the page, then the content and role of each marked region, then the page's structure.",
+    "multipanel": "This image has several panels. Describe the whole figure, then each marked panel, then how the panels relate.",
+}  # fmt: skip

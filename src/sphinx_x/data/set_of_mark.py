@@ -36,15 +36,9 @@ from ..processing.images import ImageLoadError, load_image
 from ..processing.locations import SquareFrame, format_box, format_point, parse_locations
 from . import prompts
 from .converters.common import make_record, phrase, xywh_to_xyxy
+from .prompts import SOM_DOMAINS as DOMAINS
 from .records import BadRecords, entries
 
-DOMAINS = {
-    "natural": "This is a natural image. Describe the whole image, then each marked object, then how the marked objects relate to each other.",
-    "gui": "This is a screenshot of a website or an app. Describe the screen, then what each marked element is and does, then how they are arranged.",
-    "ocr": "This image contains text. Describe the scene, then read the text of each mark exactly, then how the marked texts relate.",
-    "document": "This is a document page. Describe the page, then the content and role of each marked region, then the page's structure.",
-    "multipanel": "This image has several panels. Describe the whole figure, then each marked panel, then how the panels relate.",
-}  # fmt: skip
 MARK_COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
 
 

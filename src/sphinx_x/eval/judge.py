@@ -21,9 +21,7 @@ import hashlib
 import json
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +124,9 @@ class Judge:
         return answer
 
     def _post(self, payload: dict) -> str:
+        import urllib.error  # with its HTTP stack: only where a judge is called (keeps `--help` instant)
+        import urllib.request
+
         url = self.config.base_url.rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""

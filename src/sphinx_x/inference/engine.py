@@ -351,7 +351,7 @@ class Engine:
         device = self.model.device
         ids = torch.tensor([request.input_ids], device=device)
         images = {key: value.to(device) for key, value in (request.image_inputs or {}).items()}
-        pixel_values, _ = split_pixel_values(images)
+        pixel_values, _ = split_pixel_values(images)  # every visual expert's views, by its name
         try:
             return self.model.embed_inputs(
                 ids, pixel_values, images.get("views_skipped"), images.get("has_image")

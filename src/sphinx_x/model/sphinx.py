@@ -108,9 +108,12 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         input_ids: `[B, T]`, one `image_token_id` per visual token (the processor writes them).
         pixel_values_{name}: `[N, 3, V, V]` for each visual expert of the config, the encoded views of
             all images of the batch, sample by sample (keyword arguments, as the processor names them).
-        views_skipped: `[B, 1 + grid**2]`, True where a sub-image is replaced by the skip token.
-        has_image: `[B]`, False for text-only samples (their `views_skipped` row is ignored).
+        views_skipped: `[S, 1 + grid**2]`, True where a sub-image is replaced by the skip token; one
+            row per sample (S = B, or more when rows are packed: samples in row order).
+        has_image: `[S]`, False for text-only samples (their `views_skipped` row is ignored).
         labels: `[B, T]`, `IGNORE_INDEX` everywhere but the supervised tokens.
+        position_ids: `[B, T]`; for packed rows (see `sphinx_x.train.packing`) they restart at 0 on
+            every sample and `attention_mask` is None: the LLM then attends within each sample only.
         The other keyword arguments go to the LLM (e.g. `output_router_logits=True` for Mixtral).
         """
         pixel_values, llm_kwargs = split_pixel_values(inputs)
@@ -153,7 +156,7 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         is_visual = input_ids == self.config.image_token_id
         embeds = self.get_input_embeddings()(input_ids)
         images = self.image_blocks(pixel_values, views_skipped, has_image)
-        check_visual_token_counts(is_visual, images, has_image)
+        check_visual_token_counts(is_visual, images)
         if self.training:
             embeds = embeds + self.zero_from_visual_parameters().to(embeds.dtype)
         if not images:
@@ -249,20 +252,31 @@ def split_pixel_values(inputs: dict) -> tuple[dict[str, torch.Tensor], dict]:
     return {name: value for name, value in pixels.items() if value is not None}, rest
 
 
-def check_visual_token_counts(
-    is_visual: torch.BoolTensor, images: Sequence[torch.Tensor], has_image: torch.BoolTensor | None
-) -> None:
-    """The processor's placeholders and the model's image blocks must agree, sample by sample."""
-    placeholders = is_visual.sum(dim=1).tolist()
-    with_image = has_image.tolist() if has_image is not None else [False] * len(placeholders)
-    blocks = iter(images)
-    for index, (count, present) in enumerate(zip(placeholders, with_image, strict=True)):
-        produced = len(next(blocks, ())) if present else 0
-        if count != produced:
+def check_visual_token_counts(is_visual: torch.BoolTensor, images: Sequence[torch.Tensor]) -> None:
+    """The processor's placeholders and the model's image blocks must agree, image by image.
+
+    Each image's placeholders are one unbroken run right after its sample's BOS, so the runs, read
+    row by row, are the images in batch order; a packed row (several samples) holds several runs.
+    """
+    runs = placeholder_runs(is_visual)
+    if len(runs) != len(images):
+        raise ValueError(
+            f"Image features and image tokens do not match: input_ids hold {len(runs)} runs of image tokens "
+            f"(one per image) but the batch has {len(images)} images"
+        )
+    for index, (count, block) in enumerate(zip(runs, images, strict=True)):
+        if count != len(block):
             raise ValueError(
-                f"Image features and image tokens do not match: sample {index} has {count} image tokens "
-                f"in input_ids but its image gives {produced} visual tokens"
+                f"Image features and image tokens do not match: image {index} of the batch has {count} image "
+                f"tokens in input_ids but gives {len(block)} visual tokens"
             )
+
+
+def placeholder_runs(is_visual: torch.BoolTensor) -> list[int]:
+    """Lengths of the unbroken runs of image tokens in `[B, T]`, row by row."""
+    bounded = F.pad(is_visual.int(), (1, 1)).flatten()  # a 0 on both sides of every row
+    edges = torch.diff(bounded)
+    return ((edges == -1).nonzero() - (edges == 1).nonzero()).flatten().tolist()
 
 
 def positions_after(

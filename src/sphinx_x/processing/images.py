@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # 64 megapixels: a 8192x8192 RGB image decodes to ~200 MB; anything larger is almost surely a
@@ -126,6 +125,8 @@ def to_rgb(image: Image.Image, name: str) -> Image.Image:
 
 def high_depth_to_rgb(image: Image.Image) -> Image.Image:
     """16-bit and float images: rescale to 0..255 by their type's range (float: by the data's range)."""
+    import numpy as np  # only for these rare modes: numpy would double the CLI's start-up
+
     values = np.asarray(image)
     if image.mode == "F":
         low, high = float(values.min()), float(values.max())

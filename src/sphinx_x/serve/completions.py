@@ -92,18 +92,10 @@ async def prepare(conversation: Conversation, served: Served) -> Prepared:
 
 
 def decoding_settings(body: ChatCompletionRequest, prepared: Prepared, served: Served) -> DecodingSettings:
-    limit, context = served.limits.max_tokens, served.engine.max_context
-    requested = body.requested_max_tokens
-    if requested is not None and requested > limit:
-        raise bad_request(f"max_tokens={requested} is over this server's limit of {limit}", "max_tokens")
-    prompt = len(prepared.input_ids)
-    max_tokens = requested if requested is not None else min(limit, context - prompt)
-    if max_tokens < 1 or prompt + max_tokens > context:
-        raise bad_request(
-            f"this model's context is {context} tokens; the prompt has {prompt} ({prepared.visual_tokens} of "
-            f"them visual) and max_tokens is {max_tokens}: {prompt + max_tokens} in all",
-            "messages", "context_length_exceeded",
-        )  # fmt: skip
+    max_tokens = token_budget(
+        body.requested_max_tokens, len(prepared.input_ids), prepared.visual_tokens, served.limits,
+        served.engine.max_context,
+    )  # fmt: skip
     defaults = DecodingSettings()
     return DecodingSettings(
         max_new_tokens=max_tokens,
@@ -112,6 +104,23 @@ def decoding_settings(body: ChatCompletionRequest, prepared: Prepared, served: S
         stop_strings=(STOP_STRING, *body.stop_strings),
         seed=body.seed,
     )
+
+
+def token_budget(requested: int | None, prompt: int, visual: int, limits: ServerLimits, context: int) -> int:
+    """The tokens a request may generate: what it asked for (at most the server's limit), or when it
+    asked nothing, the limit or what is left of the context, whichever is less. A 400 when the
+    prompt and the answer do not fit the context (the web demo shows the same message)."""
+    limit = limits.max_tokens
+    if requested is not None and requested > limit:
+        raise bad_request(f"max_tokens={requested} is over this server's limit of {limit}", "max_tokens")
+    max_tokens = requested if requested is not None else min(limit, context - prompt)
+    if max_tokens < 1 or prompt + max_tokens > context:
+        raise bad_request(
+            f"this model's context is {context} tokens; the prompt has {prompt} ({visual} of "
+            f"them visual) and max_tokens is {max_tokens}: {prompt + max_tokens} in all",
+            "messages", "context_length_exceeded",
+        )  # fmt: skip
+    return max_tokens
 
 
 class Completion:

@@ -39,6 +39,9 @@ class DataConfig:
     image_root: str | None = None  # for `records` (default: the current directory)
     max_length: int = field(default=4096, metadata=positive)  # longer samples are skipped and reported
     by_type: bool = True  # the release's batching: one type per global batch, sorted by length
+    packing: bool = False  # several samples per row, attention within each sample (train/packing.py)
+    pack_length: int | None = field(default=None, metadata=positive)  # tokens per packed row; None: the
+    # longest sample of the micro-batch (never longer than padding would be)
     num_workers: int = field(default=2, metadata=non_negative)
 
     def __post_init__(self):
@@ -47,6 +50,8 @@ class DataConfig:
             warn_ignored("data.records", "data.mixture is given")
         if self.mixture and self.image_root is not None:
             warn_ignored("data.image_root", "data.mixture is given (its sources name their image roots)")
+        if self.pack_length is not None and not self.packing:
+            warn_ignored("data.pack_length", "data.packing is false")
 
 
 @dataclass
@@ -73,9 +78,13 @@ class RunConfig:
     max_steps: int | None = field(default=None, metadata=positive)  # stop earlier than the epochs say
     checkpoint_every: int = field(default=500, metadata=positive)
     keep_checkpoints: int = field(default=2, metadata=positive)
-    dtype: str = field(default="bfloat16", metadata=one_of(*DTYPE_NAMES))  # autocast; master weights float32
-    activation_checkpointing: bool = False
+    # autocast; master weights float32. bfloat16 under FSDP2: parameters gathered and computed in bf16,
+    # gradients reduced in fp32 (MixedPrecisionPolicy)
+    dtype: str = field(default="bfloat16", metadata=one_of(*DTYPE_NAMES))
+    activation_checkpointing: bool = False  # per decoder layer
+    compile: bool = False  # torch.compile each decoder layer
     reshard_after_forward: bool = False  # False = ZeRO-2-like; True = full sharding (ZeRO-3)
+    cpu_offload: bool = False  # FSDP2 keeps sharded parameters, gradients and optimizer state on the CPU
     seed: int = 0
     tensorboard: bool = True
 

@@ -20,6 +20,7 @@ from ..data.records import BadRecords, Record, Source, draws
 from ..processing.conversation import ConversationError
 from ..processing.images import ImageLoadError, image_size
 from ..processing.processor import SphinxXProcessor
+from .packing import collate_packed
 
 
 def epoch_records(sources: list[tuple[Source, list[Record]]], epoch: int, seed: int) -> list[Record]:
@@ -106,9 +107,13 @@ class RecordDataset(torch.utils.data.Dataset):
 class MicroBatch:
     inputs: dict[str, torch.Tensor] | None  # None when every sample of it was bad
     bad: BadRecords
+    tokens: int = 0  # the samples' tokens, padding not counted
 
 
-def collate(samples: list, processor: SphinxXProcessor) -> MicroBatch:
+def collate(
+    samples: list, processor: SphinxXProcessor, packing: bool = False, pack_length: int | None = None
+) -> MicroBatch:
+    """The good samples padded to the longest, or packed several to a row (see `train.packing`)."""
     bad = BadRecords()
     good = []
     for sample in samples:
@@ -116,7 +121,14 @@ def collate(samples: list, processor: SphinxXProcessor) -> MicroBatch:
             bad.add(*sample)
         else:
             good.append(sample)
-    return MicroBatch(processor.collate(good, padding_side="right") if good else None, bad)
+    if not good:
+        return MicroBatch(None, bad)
+    inputs = (
+        collate_packed(good, processor, pack_length)
+        if packing
+        else processor.collate(good, padding_side="right")
+    )
+    return MicroBatch(inputs, bad, sum(len(sample.input_ids) for sample in good))
 
 
 def micro_batches(indices: list[int], micro_batch_size: int) -> Iterator[list[int]]:

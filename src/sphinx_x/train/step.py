@@ -39,23 +39,23 @@ def routes_tokens(model) -> bool:
 
 
 def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip: float, autocast_dtype,
-               aux_loss_weight: float, world_size: int) -> StepResult:  # fmt: skip
-    """`micro_batches`: this process's share of the global batch, already collated."""
+               aux_loss_weight: float, world_size: int, tokens: int) -> StepResult:  # fmt: skip
+    """`micro_batches`: this process's share of the global batch, already collated (padded or
+    packed); `tokens`: their samples' tokens, padding not counted."""
+    supervised = sum((mb["labels"][:, 1:] != IGNORE_INDEX).sum() for mb in micro_batches)
     # On the model's device: NCCL reduces only GPU tensors (gloo, CPU ones).
-    counts = torch.stack(
-        [
-            torch.stack([(mb["labels"][:, 1:] != IGNORE_INDEX).sum(), mb["attention_mask"].sum()])
-            for mb in micro_batches
-        ]
-    )
-    supervised, tokens = all_reduce_sum(counts.sum(0)).tolist()
+    counts = torch.stack([supervised, torch.tensor(tokens, device=supervised.device)])
+    supervised, tokens = all_reduce_sum(counts).tolist()
     if supervised == 0:  # every sample was skipped, on every process: nothing to learn, no step
         return StepResult(None, None, None, int(tokens), 0)
-    total_loss = torch.zeros(2, device=model.device)
+    device = micro_batches[0][
+        "input_ids"
+    ].device  # the compute device (parameters may be offloaded to the CPU)
+    total_loss = torch.zeros(2, device=device)
     # A routed LLM reports its load-balancing loss even when it is not trained (weight 0).
     router = {"output_router_logits": True} if routes_tokens(model) else {}
     for batch in micro_batches:
-        with torch.autocast(model.device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
             output = model(**batch, **router)
         token_loss = output.loss * output.supervised_tokens / max(supervised, 1)  # this micro-batch's share
         aux = (

@@ -26,6 +26,7 @@ from ..model.sphinx import IGNORE_INDEX
 from .checkpoint import inject_fault, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import DEFAULT_LR, MOE_LR, ModelConfig, TrainConfig
 from .data import (
+    MicroBatch,
     RecordDataset,
     collate,
     epoch_records,
@@ -34,8 +35,15 @@ from .data import (
     sequence_lengths,
     shard_of,
 )
+from .export import export_model
 from .optim import build_optimizer, build_scheduler
-from .parallelize import apply_activation_checkpointing, apply_fsdp, device_for_rank, init_distributed
+from .parallelize import (
+    apply_activation_checkpointing,
+    apply_compile,
+    apply_fsdp,
+    device_for_rank,
+    init_distributed,
+)
 from .report import MetricsLog, plot_loss_curve
 from .step import routes_tokens, train_step
 
@@ -128,7 +136,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, model=None, processor=None, resume: bool = False,
                  overwrite: bool = False):  # fmt: skip
         self.config = config = copy.deepcopy(config)
-        self.rank, self.world_size = init_distributed()
+        self.rank, self.world_size = init_distributed(always=config.run.cpu_offload)
         self.check_batch_sizes()
         torch.manual_seed(config.run.seed)
         random.seed(config.run.seed)
@@ -140,7 +148,7 @@ class Trainer:
             model, processor = build_model(config)
         else:
             self.save_initial_model(model, processor, resume)
-        self.model, self.processor = model.to(self.device), processor
+        self.model, self.processor = self.place(model), processor
         self.processor.max_length = config.data.max_length
         self.bad = BadRecords()
         self.records, self.plan = build_plan(build_sources(config), config, self.bad, self.processor)
@@ -195,12 +203,34 @@ class Trainer:
         sample.labels = [IGNORE_INDEX] * len(sample.labels)
         return self.processor.collate([sample])
 
+    def place(self, model):
+        """On this process's device; with CPU offload only the frozen experts move (FSDP2 brings each
+        layer's parameters over when it runs)."""
+        if not self.config.run.cpu_offload:
+            return model.to(self.device)
+        model.vision_experts.to(self.device)
+        return model
+
+    def uses_fsdp(self) -> bool:
+        return self.world_size > 1 or self.config.run.cpu_offload
+
     def parallelize(self) -> None:
-        if self.config.run.activation_checkpointing:
+        """In torchtitan's order: activation checkpointing, compile, FSDP2 (see `train/parallelize.py`)."""
+        run = self.config.run
+        if run.activation_checkpointing:
             apply_activation_checkpointing(self.model)
-        if self.world_size > 1:
-            apply_fsdp(self.model, self.config.run.reshard_after_forward)
+        if run.compile:
+            apply_compile(self.model)
+        if self.uses_fsdp():
+            param_dtype = torch.bfloat16 if run.dtype == "bfloat16" else None
+            apply_fsdp(self.model, param_dtype, run.reshard_after_forward, run.cpu_offload)
         self.model.train()
+
+    def trainer_state(self) -> dict:
+        """What a checkpoint holds besides the model and optimizer shards (the data position is the step)."""
+        return {"planned_steps": len(self.plan), "scheduler": self.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+                "bad_records": dict(self.bad.reasons)}  # fmt: skip
 
     def resume_if_asked(self, resume: bool) -> int:
         checkpoint = latest_checkpoint(self.out / "checkpoints") if resume else None
@@ -210,8 +240,13 @@ class Trainer:
                     "--resume: no checkpoint under %s, starting from step 0", self.out / "checkpoints"
                 )
             return 0
-        step, bad_records, planned = load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
-        self.bad.merge(BadRecords(bad_records))
+        state = load_checkpoint(checkpoint, self.model, self.optimizer)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.planned_steps = len(self.plan)  # the plan of this run, not the saved one's
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        self.bad.merge(BadRecords(state["bad_records"]))
+        step, planned = state["step"], state["planned_steps"]
         logger.info("resumed from %s (step %d)", checkpoint, step)
         if planned not in (None, len(self.plan)):
             logger.warning(
@@ -225,9 +260,12 @@ class Trainer:
         sampler = PlanSampler(
             self.plan, self.start_step, self.rank, self.world_size, self.config.optim.micro_batch_size
         )
+        data = self.config.data
         return torch.utils.data.DataLoader(
             RecordDataset(self.records, self.processor), batch_sampler=sampler,
-            collate_fn=partial(collate, processor=self.processor), num_workers=self.config.data.num_workers,
+            collate_fn=partial(collate, processor=self.processor, packing=data.packing,
+                               pack_length=data.pack_length),
+            num_workers=data.num_workers,
         )  # fmt: skip
 
     def save_initial_model(self, model, processor, resume: bool) -> None:
@@ -255,16 +293,17 @@ class Trainer:
                         desc="train", **quiet)  # fmt: skip
         for step in progress:
             step_started = time.perf_counter()
-            micro = [self.to_device(self.take(next(batches))) for _ in range(accumulation)]
+            micro = [self.take(next(batches)) for _ in range(accumulation)]
+            inputs, tokens = [self.to_device(m.inputs) for m in micro], sum(m.tokens for m in micro)
             inject_fault("step", step + 1)
             lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
-            result = train_step(self.model, self.optimizer, self.scheduler, micro, self.config.optim.grad_clip,
-                                DTYPES[self.config.run.dtype], self.aux_loss_weight, self.world_size)  # fmt: skip
+            result = train_step(self.model, self.optimizer, self.scheduler, inputs, self.config.optim.grad_clip,
+                                DTYPES[self.config.run.dtype], self.aux_loss_weight, self.world_size, tokens)  # fmt: skip
             self.log_step(step + 1, result, lr, time.perf_counter() - step_started, progress)
             if (step + 1) % self.config.run.checkpoint_every == 0 or step + 1 == len(self.plan):
                 self.gather_bad_records()  # collective: process 0 saves every process's skipped records
-                save_checkpoint(self.out / "checkpoints", step + 1, self.model, self.optimizer, self.scheduler,
-                                self.processor, self.rank, self.config.run.keep_checkpoints, self.bad.reasons)  # fmt: skip
+                save_checkpoint(self.out / "checkpoints", step + 1, self.model, self.optimizer,
+                                self.trainer_state(), self.config.run.keep_checkpoints)  # fmt: skip
         return self.finish(time.perf_counter() - started)
 
     def log_step(self, step: int, result, lr: float, seconds: float, progress) -> None:
@@ -281,17 +320,21 @@ class Trainer:
         progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:.0f}")
 
     def already_finished(self) -> TrainSummary:
-        """--resume on a run that has done every step: say so, with its last loss, and train nothing."""
+        """--resume on a run that has done every step: say so, with its last loss, and train nothing
+        (but export the model if the run was stopped before it had)."""
         losses = read_losses(self.out)
         self.final_loss = losses[max(losses)] if losses else float("nan")
+        if not (self.out / "model").is_dir():
+            export_model(self.model, self.processor, self.out / "model")  # the last checkpoint, resumed
         self.log.close()
         return TrainSummary(
             len(self.plan), self.final_loss, self.bad, self.out / "model", 0.0, already_finished=True
         )
 
-    def take(self, micro_batch) -> dict:
+    def take(self, micro_batch: MicroBatch) -> MicroBatch:
+        """The micro-batch, or the placeholder (no token counted) if every sample of it was bad."""
         self.bad.merge(micro_batch.bad)
-        return micro_batch.inputs if micro_batch.inputs is not None else self.placeholder
+        return micro_batch if micro_batch.inputs is not None else MicroBatch(self.placeholder, BadRecords())
 
     def to_device(self, batch: dict) -> dict:
         return {key: value.to(self.device) for key, value in batch.items()}
@@ -309,14 +352,8 @@ class Trainer:
 
     def finish(self, seconds: float) -> TrainSummary:
         self.gather_bad_records()
-        model_dir = self.out / "model"
-        latest = latest_checkpoint(self.out / "checkpoints")
+        model_dir = export_model(self.model, self.processor, self.out / "model")  # collective
         if self.rank == 0:
-            if latest is not None and latest.exists():
-                shutil.rmtree(model_dir, ignore_errors=True)
-                shutil.copytree(
-                    latest, model_dir, ignore=lambda _d, names: [n for n in names if n == "trainer_state.pt"]
-                )
             plot_loss_curve(self.log.path, self.out / "loss_curve.png")
             (self.out / "bad_records.txt").write_text(self.bad.report() + "\n")
             print(self.bad.report())

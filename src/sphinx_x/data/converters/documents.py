@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import pymupdf
 from PIL import Image, ImageDraw, ImageFont
 
 from ...processing.locations import format_grounded
@@ -195,6 +194,8 @@ def render_first_page(pdf: Path, options: ConvertOptions, name: str) -> str:
     relative = f"due/{hashlib.sha1(name.encode()).hexdigest()[:16]}.png"
     target = options.image_out / relative
     if not target.exists():
+        import pymupdf  # 1 s to import: only where a PDF is rendered (the CLI's parser lists this module)
+
         try:
             with pymupdf.open(pdf, filetype="pdf") as document:
                 pixmap = document[0].get_pixmap(matrix=pymupdf.Matrix(PAGE_SCALE, PAGE_SCALE), alpha=False)

@@ -1,0 +1,53 @@
+"""The kinds `sphinx-x data convert` reads, each with its family in the paper's Table 1.
+
+Apart from the converters themselves so that the CLI can list them without importing every
+converter (and PIL, numpy, PyMuPDF with them): `sphinx-x --help` stays instant.
+"""
+
+# Kind -> Table 1 family. Several datasets share a published format.
+FAMILIES: dict[str, str] = {
+    "sharegpt": "language: dialog (ShareGPT, Flan-mini)",
+    "ultrachat": "language: dialog",
+    "openorca": "language: dialog",
+    "flan": "language: dialog",
+    "metamathqa": "language: math",
+    "mathinstruct": "language: math",
+    "wizardcoder": "language: code",
+    "coco-detection": "vision: detection (COCO, LVIS, Objects365, V3Det)",
+    "openimages": "vision: detection",
+    "coco-keypoints": "vision: human pose",
+    "unipose": "vision: human pose (UniPose's UniKPT)",
+    "imagenet": "vision: classification",
+    "refcoco": "vision: grounding (RefCOCO, RefCOCO+, RefCOCOg)",
+    "visual-genome": "vision: grounding",
+    "flickr30k": "vision: grounding (Flickr30k Entities)",
+    "vqav2": "vision-language: VQA (VQAv2, OK-VQA)",
+    "gqa": "vision-language: VQA",
+    "textvqa": "vision-language: VQA",
+    "vizwiz": "vision-language: VQA",
+    "docvqa": "vision-language: VQA",
+    "infographicsvqa": "vision-language: VQA",
+    "chartqa": "vision-language: VQA",
+    "ocrvqa": "vision-language: VQA",
+    "ai2d": "vision-language: VQA",
+    "scienceqa": "vision-language: VQA",
+    "clevr": "vision-language: VQA",
+    "dvqa": "vision-language: VQA",
+    "visual-genome-qa": "vision-language: VQA (Visual Genome)",
+    "geometry3k": "vision-language: VQA (geometry)",
+    "due": "vision-language: VQA (DeepForm, Kleister Charity)",
+    "visualmrc": "vision-language: VQA",
+    "tabfact": "vision-language: VQA (tables)",
+    "wtq": "vision-language: VQA (tables)",
+    "coco-captions": "vision-language: caption",
+    "laion-gpt4v": "vision-language: caption",
+    "llava": "vision-language: visual instruction (LLaVA, ShareGPT4V, LVIS-Instruct4V, LLaVAR)",
+    "coco-layout": "OCR: text layout (PubLayNet, DocLayNet)",
+    "m6doc": "OCR: text layout (M6Doc, COCO format)",
+    "docbank": "OCR: text layout & spotting",
+    "icdar2013": "OCR: text spotting; Set-of-Mark OCR domain",
+    "icdar2015": "OCR: text spotting; Set-of-Mark OCR domain",
+    "ctw1500": "OCR: text spotting; Set-of-Mark OCR domain",
+    "totaltext": "OCR: text spotting; Set-of-Mark OCR domain",
+    "seeclick": "Set-of-Mark: website / mobile / desktop (SeeClick)",
+}
