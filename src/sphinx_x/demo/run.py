@@ -52,16 +52,17 @@ class DemoSettings:
     view_size: int = 32
     turns: int = 4  # questions per training image (held-out samples ask one)
     pretraining: PretrainSettings = PretrainSettings()  # of the experts, with --from-scratch only
+    packing: bool = True  # several samples per row (no attention across them): less padding, same losses
     moe: bool = False  # a Mixtral LLM (4 experts, top-2) of the same width, for `sphinx-x moe`
     tasks: tuple[str, ...] = field(default=(*SHAPE_TASKS, *OCR_TASKS, "language"))
 
 
 # The default's budget goes to the one-stage training (the experts arrive pre-trained): see
 # docs/demo.md for what each setting measured.
-FULL = DemoSettings(train_per_task=500, eval_per_task=100, epochs=4, turns=4)
+FULL = DemoSettings(train_per_task=500, eval_per_task=100, epochs=2.25, turns=4)
 QUICK = DemoSettings(train_per_task=30, eval_per_task=4, epochs=5, turns=3,
                      pretraining=PretrainSettings(steps=60, images=256))  # fmt: skip
-LONG = dataclasses.replace(FULL, epochs=8)
+LONG = dataclasses.replace(FULL, epochs=4)
 SETTINGS = {"quick": QUICK, "full": FULL, "long": LONG}
 
 
@@ -151,7 +152,7 @@ def train_config(out: Path, mixture: Path, settings: DemoSettings, seed: int) ->
     return TrainConfig(
         model=ModelConfig(),  # replaced by the model the demo builds (the trainer saves it as initial-model)
         # Mixed-type batches: the release's one-type-per-batch sampler suits batches of 256, not of 16.
-        data=DataConfig(mixture=str(mixture), num_workers=1, max_length=512, by_type=False),
+        data=DataConfig(mixture=str(mixture), num_workers=1, max_length=512, by_type=False, packing=settings.packing),
         optim=OptimConfig(lr=settings.lr, global_batch_size=settings.global_batch_size,
                           micro_batch_size=settings.micro_batch_size, warmup_fraction=0.03, grad_clip=1.0),
         run=RunConfig(out=str(out / "train"), epochs=settings.epochs, checkpoint_every=10**9, dtype="float32", seed=seed),
