@@ -63,6 +63,8 @@ EXAMPLES = {
              {"question_accuracy": 1.0, "incomplete_pairs": 1}),
     "videobench": ({"prediction": "C", "question": "q", "answer": "C", "category": "MOT", "judge_choice": "C"},
                    {"category/MOT": 1.0}),
+    "toy-tasks": ({"prediction": "[0.10, 0.20, 0.50, 0.62]", "answer": "[0.10, 0.20, 0.50, 0.60]", "task": "rec",
+                   "width": 200, "height": 100}, {"rec_acc50": 1.0, "task/rec": 1.0}),
 }  # fmt: skip
 
 

@@ -68,12 +68,11 @@ class Scorer:
 
     def demo_scores(self, model, processor, out_dir: Path) -> dict[str, float]:
         from ..demo.evaluate import evaluate_heldout
-        from ..inference.generate import DecodingSettings
 
-        settings = DecodingSettings(
-            self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
-        )
-        metrics, _ = evaluate_heldout(model, processor, Path(self.data), settings, self.batch_size)
+        metrics, _ = evaluate_heldout(
+            model, processor, Path(self.data), out_dir / "items", self.batch_size, self.max_new_tokens,
+            temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+        )  # fmt: skip
         tasks = [value for key, value in metrics.items() if key.startswith("task/")]
         metrics["task_mean"] = sum(tasks) / len(tasks) if tasks else 0.0
         bad = BadRecords()

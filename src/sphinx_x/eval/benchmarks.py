@@ -45,6 +45,7 @@ BENCHMARKS = {
     for b in [
         # Table 2: MLLM benchmarks
         Benchmark("pope", readers.read_pope, "pope", "test", 10, SHORT),
+        Benchmark("toy-tasks", readers.read_toy_tasks, "toy-tasks", "held-out", 48, "{question}"),
         Benchmark("mme", readers.read_mme, "mme", "test", 10, "{question}"),
         Benchmark("mmbench", readers.read_mmbench, "mmbench", "dev", 10, CHOICE),
         Benchmark("seed", readers_choice.read_seed, "seed", "image (dimensions 1-9)", 10, LETTERED),

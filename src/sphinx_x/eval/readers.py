@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..data import prompts
 from ..data.prompts import OPTION_LETTER, SHORT_ANSWER
+from ..processing.images import image_size as read_image_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -325,3 +326,32 @@ def read_refcoco(root: Path, split: str = "val", refs: str = "refs(unc).p") -> I
                 f"{ref['ref_id']}-{sentence['sent_id']}", REC_PROMPT.format(phrase=sentence["sent"]), image,
                 {"box": [x, y, x + w, y + h], "width": info["width"], "height": info["height"]},
             )  # fmt: skip
+
+
+# -- sphinx-x's own synthetic held-out tasks (the demo's) ----------------------------------------
+
+
+def read_toy_tasks(root: Path) -> Iterator[EvalItem]:
+    """The demo's held-out records (`*.jsonl` of the trainer's schema, each with a "task"): the first
+    question is asked, the first answer is the reference."""
+    files = sorted(root.glob("*.jsonl")) if root.is_dir() else [root]
+    if not files:
+        raise BenchmarkDataError(f"{root}: no *.jsonl held-out records")
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            record = json.loads(line)
+            question, answer = record["conversations"][0]["value"], record["conversations"][1]["value"]
+            image = path.parent / "images" / record["image"] if record.get("image") else None
+            width, height = read_image_size(image) if image is not None and image.exists() else (0, 0)
+            reference = {
+                "answer": answer,
+                "task": record.get("task", "language"),
+                "width": width,
+                "height": height,
+            }
+            yield EvalItem(
+                str(record.get("id", f"{path.stem}:{number}")),
+                question.replace("<image>\n", ""),
+                image,
+                reference,
+            )

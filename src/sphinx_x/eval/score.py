@@ -35,6 +35,7 @@ from .metrics.multiple_choice import (
 )
 from .metrics.rec import rec_iou
 from .metrics.text_match import anls, exact_match_any, relaxed_correct
+from .metrics.toy_tasks import task_score, toy_task_scores
 from .metrics.vqa import exact_match, textvqa_accuracy, vqa_accuracy
 from .metrics.yes_no import mme_scores, pope_parse, pope_scores
 
@@ -193,6 +194,8 @@ METRICS: dict[str, Metric] = {
                          JudgeStep(("judge_choice",), video.videobench_choice, video.PROMPT_VERSION)),
     "mmmu": Metric(("prediction", "answer"), mmmu_item, mean_of("score", "accuracy"),
                    f"MMMU parser (lmms-eval), random fallback seeded with {MMMU_SEED}"),
+    "toy-tasks": Metric(("prediction", "answer", "task", "width", "height"), lambda i: {"score": task_score(i)},
+                        toy_task_scores, "the demo's tasks, each with its real metric (eval/metrics/toy_tasks.py)"),
     "rec": Metric(("prediction", "box", "width", "height", "padding"),
                   lambda i: {"iou": rec_iou(i["prediction"], i["box"], i["width"], i["height"], i["padding"])},
                   rec_aggregate, "Acc@0.5 and mean IoU in padded-square coordinates (SPHINX evaluator)"),
