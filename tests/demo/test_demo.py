@@ -59,12 +59,13 @@ def test_quick_demo_trains_evaluates_and_reports(tmp_path, capsys):
     assert SphinxXForConditionalGeneration.from_pretrained(tmp_path / "model").config.use_skip_token
     assert "report:" in capsys.readouterr().out
     assert "The frozen vision experts" in page and "sphinx-x demo pretrain-experts" in page
-    # The run's saved config rebuilds it: the same first losses, from the same starting model.
-    rerun = ["train", "--config", str(tmp_path / "train" / "config.yaml"), "--set", f"run.out={tmp_path / 'again'}",
-             "--set", "run.max_steps=3"]  # fmt: skip
-    assert main(rerun) == 0
+    # The run's saved config rebuilds it: the same losses at every step, from the same starting model
+    # (the whole run: `run.max_steps` would re-plan the warmup-cosine schedule for fewer steps). Up to
+    # float rounding: the demo reuses frozen features an earlier batch computed, the rerun recomputes them.
+    config = tmp_path / "train" / "config.yaml"
+    assert main(["train", "--config", str(config), "--set", f"run.out={tmp_path / 'again'}"]) == 0
     again = list(read_losses(tmp_path / "again").values())
-    assert again == list(read_losses(tmp_path / "train").values())[:3]
+    assert again[0] == losses[0] and again == pytest.approx(losses, rel=1e-4)
 
 
 def test_demo_flags_pick_their_settings(tmp_path, monkeypatch):
