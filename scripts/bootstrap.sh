@@ -11,6 +11,6 @@ stamp=.venv/.sphinx-x-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_SPEC:-torch==2.13.0}"
-  .venv/bin/python -m pip install -q -e '.[web,test]'
+  .venv/bin/python -m pip install -q -e '.[web,quantize,lora,test]'
   touch "$stamp"
 fi

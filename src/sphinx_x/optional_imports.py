@@ -79,3 +79,15 @@ def install() -> None:
         logging.getLogger(name).addFilter(DropTorchaoNoise())
     if TORCHAO_QUANTIZER not in sys.modules:
         sys.meta_path.insert(0, TorchaoOnlyIfImported())
+
+
+def require(module: str, extra: str):
+    """`module` imported, or an error that says which sphinx-x extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"{module} is not installed: pip install 'sphinx-x[{extra}]' ({error})"
+        ) from error

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .optional_imports import require
+
 QUANTIZATIONS = ("int8", "int4")
 
 
@@ -99,6 +101,7 @@ def is_fused_experts(module: nn.Module) -> bool:
 
 
 def quantize_int8(model, targets: list[str]) -> None:
+    require("torchao", "quantize")
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
     chosen = set(targets)
@@ -115,8 +118,7 @@ def quantize_int4(model, targets: list[str]) -> None:
 def nf4_linear(linear: nn.Linear):
     """bitsandbytes' NF4 layer holding `linear`'s weights, quantized on their device; it computes
     in the weights' dtype."""
-    import bitsandbytes as bnb
-
+    bnb = require("bitsandbytes", "quantize")
     weight = linear.weight
     layer = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=linear.bias is not None,
                               compute_dtype=weight.dtype, quant_type="nf4", device="meta")  # fmt: skip

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..optional_imports import torchao_only_if_imported_for_peft
+from ..optional_imports import require, torchao_only_if_imported_for_peft
 
 ADAPTER_CONFIG = "lora_config.json"
 ADAPTER_WEIGHTS = "lora_weights.safetensors"
@@ -48,6 +48,7 @@ LORA_ATTRIBUTE = "sphinx_x_lora"  # the adapter folder's config, set on a model 
 def apply_lora(model, settings, base: str) -> None:
     """`settings`: a `train.config.LoraConfig`; `base`: the folder of the frozen model, recorded in
     every adapter folder."""
+    require("peft", "lora")
     from peft import LoraConfig, inject_adapter_in_model
 
     model.requires_grad_(False)
