@@ -156,6 +156,18 @@ def test_serve_hands_its_limits_to_the_server(monkeypatch, tmp_path):
         "dtype": "bfloat16", "quantize": "int8", "quantize_vision": False}  # fmt: skip
 
 
+def test_web_hands_the_precision_options_to_the_loader(monkeypatch):
+    pytest.importorskip("gradio")
+    from sphinx_x.web import app, chat
+
+    calls = []
+    monkeypatch.setattr(chat, "build_chat", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(app, "launch", lambda *args: None)
+    assert main(["web", "--model", "sphinx-x-toy", "--dtype", "bfloat16", "--quantize", "int8"]) == 0
+    assert {key: calls[0][key] for key in ("dtype", "quantize", "quantize_vision")} == {
+        "dtype": "bfloat16", "quantize": "int8", "quantize_vision": False}  # fmt: skip
+
+
 @pytest.mark.parametrize("command", [["chat"], ["eval", "run", "--benchmark", "pope", "--data", "x"],
                                      ["eval", "suite", "--data-root", "x"], ["serve"]])  # fmt: skip
 def test_every_model_command_takes_the_precision_options(command):

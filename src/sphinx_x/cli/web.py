@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from .common import add_model_options
+from .common import add_model_options, load_options
 
 MiB = 1024 * 1024
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -51,6 +51,6 @@ def run(args) -> int:
         max_tokens=args.max_tokens, max_running=args.max_running, max_queue=args.max_queue,
         request_timeout=args.request_timeout,
     )  # fmt: skip
-    chat = build_chat(args.model, limits, args.served_model_name, dtype=args.dtype, device=args.device)
+    chat = build_chat(args.model, limits, args.served_model_name, **load_options(args))
     launch(chat, args.host, args.port)
     return 0

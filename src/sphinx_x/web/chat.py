@@ -175,13 +175,15 @@ def too_long_advice(message: str) -> str:
     return f"The conversation is too long for the model: {message}. Start a new chat or lower max tokens."
 
 
-def build_chat(model_source, limits: ServerLimits = ServerLimits(), model_name: str | None = None,
-               dtype=None, device=None) -> WebChat:  # fmt: skip
-    """A model folder or preset, loaded, with its (not yet started) engine."""
+def build_chat(
+    model_source, limits: ServerLimits = ServerLimits(), model_name: str | None = None, **load_options
+) -> WebChat:
+    """A model folder or preset, loaded (`load_options`: `sphinx_x.load_model`'s dtype, device,
+    quantize, ...), with its (not yet started) engine."""
     from ..loading import load_model
     from ..serve.server import served_name
 
-    model, processor = load_model(model_source, dtype=dtype, device=device)
+    model, processor = load_model(model_source, **load_options)
     engine = Engine(
         model, processor.tokenizer, limits.max_running, limits.max_queue, limits.max_prefill_tokens
     )
