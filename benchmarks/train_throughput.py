@@ -4,9 +4,9 @@ a LLaVA-style baseline, on the same mixed-aspect data, same run.
   llava    every sub-image encoded (no skip token); random batches, each padded to its longest sample
   sorted   skip tokens for fully padded sub-images; batches sorted by length (the release's sampler,
            visual tokens counted), padded to the longest: little padding
-  packed   skip tokens; the same random batches as `llava`, several samples per row (`train/packing.py`,
-           rows of the batch's longest sample or `--pack-length` tokens), attention within each sample:
-           no padding but a row's tail
+  packed   skip tokens; the same random batches as `llava`, packed as the trainer packs them
+           (`train/packing.py`: one row per batch, or rows of `--pack-length` tokens) with attention
+           computed sample by sample (`train/segment_attention.py`): no padding
 
 All three train the same model on the same samples for the same number of steps with the trainer's
 own step (`train_step`: forward, masked loss, backward, clip, AdamW), each in its own child process so
@@ -84,6 +84,7 @@ def run_mode(mode: str, records: list[dict], args, queue) -> None:
     from sphinx_x.processing.tokenizer import train_toy_tokenizer
     from sphinx_x.train.optim import build_optimizer, build_scheduler
     from sphinx_x.train.packing import collate_packed
+    from sphinx_x.train.segment_attention import use_segment_attention
     from sphinx_x.train.step import train_step
 
     torch.manual_seed(0)
@@ -95,6 +96,8 @@ def run_mode(mode: str, records: list[dict], args, queue) -> None:
     corpus = [t["value"] for r in records for t in r["conversations"]] + [ChatTemplate().system]
     tokenizer = train_toy_tokenizer(corpus, vocab_size=512)
     model = SphinxXForConditionalGeneration(config).train()
+    if mode == "packed":
+        use_segment_attention(model.language_model)
     processor = SphinxXProcessor.for_model(tokenizer, config)
     optimizer = build_optimizer(model, lr=1e-4)
     batches = step_batches(mode, records, processor, args.batch_size)
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--pack-length",
         type=int,
-        help="tokens per packed row (default: the batch's longest sample, as the trainer)",
+        help="tokens per packed row (default: one row per batch, as the trainer)",
     )
     parser.add_argument("--answers", choices=sorted(ANSWER_WORDS), default="uniform")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -162,7 +165,7 @@ def main() -> None:
     results = {mode: max(found, key=lambda r: r["samples_per_s"]) for mode, found in runs.items()}
     print(f"# after:  {uptime()}")
     print(f"# toy SPHINX-X (2x2 grid + global, views {args.view_size}), {args.samples} samples ({args.answers} answers), "
-          f"batch {args.batch_size}, packed rows of {args.pack_length or 'the longest sample'} tokens, torch {torch.__version__}, "
+          f"batch {args.batch_size}, packed rows of {args.pack_length or 'the whole batch'}, torch {torch.__version__}, "
           f"{args.threads} threads, {platform.machine()}, best of {args.repeats}")  # fmt: skip
     print("# mode     samples/s  tokens/s  processed/s  tokens/sample  padding  peak RSS")
     for mode, r in results.items():

@@ -12,7 +12,8 @@ def samples(toy_processor, mixed_batch_inputs):
 
 
 def test_rows_are_filled_first_fit_decreasing_and_never_overflow():
-    assert pack_rows([5, 3, 4, 2, 6]) == [[4], [0], [2, 3], [1]]  # rows of the longest sample (6)
+    assert pack_rows([5, 3, 4, 2, 6]) == [[0, 1, 2, 3, 4]]  # the default: one row
+    assert pack_rows([5, 3, 4, 2, 6], row_length=6) == [[4], [0], [2, 3], [1]]  # rows of the longest sample
     assert pack_rows([5, 3, 4, 2, 6], row_length=10) == [[4, 2], [0, 1, 3]]
     rows = pack_rows(lengths := [7, 1, 9, 3, 3, 8, 2], row_length=10)
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
@@ -64,12 +65,12 @@ def test_packing_keeps_the_skip_token_savings_and_every_label(toy_model, toy_pro
 
 
 def test_padding_at_a_row_end_is_a_segment_of_its_own(toy_model, toy_processor, samples):
-    packed = collate_packed(samples, toy_processor)  # rows of the longest sample: some end padded
-    assert packed["input_ids"].shape[0] > 1
     lengths = [len(sample.input_ids) for sample in samples]
+    packed = collate_packed(samples, toy_processor, max(lengths))  # rows of the longest: some end padded
+    assert packed["input_ids"].shape[0] > 1
     with torch.no_grad():
         output = toy_model(**packed)
-        for row, members in enumerate(pack_rows(lengths)):
+        for row, members in enumerate(pack_rows(lengths, max(lengths))):
             start = 0
             for index in members:
                 alone = toy_model(**toy_processor.collate([samples[index]]))

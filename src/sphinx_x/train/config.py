@@ -40,8 +40,8 @@ class DataConfig:
     max_length: int = field(default=4096, metadata=positive)  # longer samples are skipped and reported
     by_type: bool = True  # the release's batching: one type per global batch, sorted by length
     packing: bool = False  # several samples per row, attention within each sample (train/packing.py)
-    pack_length: int | None = field(default=None, metadata=positive)  # tokens per packed row; None: the
-    # longest sample of the micro-batch (never longer than padding would be)
+    pack_length: int | None = field(default=None, metadata=positive)  # tokens per packed row; None: one
+    # row holding the whole micro-batch (attention runs sample by sample: train/segment_attention.py)
     num_workers: int = field(default=2, metadata=non_negative)
 
     def __post_init__(self):

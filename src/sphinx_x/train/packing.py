@@ -5,10 +5,13 @@
     row 1   [BOS img img img .. text text text text text EOS]
     pos      0   1   2   3  ..                             L-1
 
-Position ids restart at 0 on every sample and the batch has no `attention_mask`: transformers reads
-the sample boundaries from the position ids (`masking_utils.find_packed_sequence_indices`) and builds
-a block-diagonal causal mask for SDPA / eager / flex attention, or hands them to the varlen flash
-kernels on GPU. The padding at a row's end is one more segment, whose labels are ignored.
+Position ids restart at 0 on every sample and the batch has no `attention_mask`: the attention reads
+the sample boundaries from the position ids. The trainer runs it sample by sample
+(`train/segment_attention.py`), so a row costs what its samples cost and the default is one row
+holding the whole micro-batch, with no padding at all; `row_length` bounds the rows instead (first
+fit, the padding at a row's end one more segment, whose labels are ignored). Without segment
+attention, transformers builds a block-diagonal mask for SDPA / eager / flex attention, or hands the
+boundaries to the varlen flash kernels on GPU.
 
 Labels stay those of each sample: a sample's first token (BOS) is never supervised, so the last token
 of one sample is never trained to predict the next sample. Each image block still sits right after
@@ -28,10 +31,11 @@ from ..processing.processor import EncodedSample, SphinxXProcessor
 
 
 def pack_rows(lengths: Sequence[int], row_length: int | None = None) -> list[list[int]]:
-    """Indices of the samples in each row: first-fit decreasing into rows of `row_length` tokens
-    (at least the longest sample; None: the longest sample, so a packed batch is never longer than
-    the padded one)."""
-    capacity = max([*lengths, row_length or 0])
+    """Indices of the samples in each row: None, every sample in one row (in order); otherwise
+    first-fit decreasing into rows of `row_length` tokens (at least the longest sample)."""
+    if row_length is None:
+        return [list(range(len(lengths)))]
+    capacity = max([*lengths, row_length])
     rows: list[list[int]] = []
     free: list[int] = []
     for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):

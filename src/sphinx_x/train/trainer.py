@@ -46,6 +46,7 @@ from .parallelize import (
     init_distributed,
 )
 from .report import MetricsLog, plot_loss_curve
+from .segment_attention import use_segment_attention
 from .step import routes_tokens, train_step
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class Trainer:
         self.lr = config.optim.lr = config.optim.lr or (MOE_LR if routes_tokens(model) else DEFAULT_LR)
         self.aux_loss_weight = config.optim.aux_loss_weight = self.build_aux_loss_weight()
         self.placeholder = self.build_placeholder_batch()
+        self.dense_attention = self.build_packed_attention()
         self.parallelize()
         self.optimizer = build_optimizer(self.model, self.lr, config.optim.betas, config.optim.weight_decay)
         self.scheduler = build_scheduler(self.optimizer, len(self.plan), config.optim.warmup_fraction)
@@ -228,6 +230,23 @@ class Trainer:
 
     def uses_fsdp(self) -> bool:
         return self.world_size > 1 or self.config.run.cpu_offload
+
+    def build_packed_attention(self) -> str | None:
+        """Packed rows get attention sample by sample (`train/segment_attention.py`) for the run;
+        returns the LLM's own implementation, put back when training ends."""
+        if not self.config.data.packing:
+            return None
+        previous = use_segment_attention(self.model.language_model)
+        if previous == "eager":
+            logger.warning(
+                "data.packing with eager attention computes every packed row's whole attention; use sdpa"
+            )
+        return previous
+
+    def restore_attention(self) -> None:
+        """After training: the model answers through the serving engine's masks, as loaded."""
+        if self.dense_attention is not None:
+            self.model.language_model.set_attn_implementation(self.dense_attention)
 
     def parallelize(self) -> None:
         """In torchtitan's order: activation checkpointing, compile, FSDP2 (see `train/parallelize.py`)."""
@@ -341,6 +360,7 @@ class Trainer:
         self.final_loss = losses[max(losses)] if losses else float("nan")
         if not (self.out / "model").is_dir():
             self.export()  # the last checkpoint, resumed
+        self.restore_attention()
         self.log.close()
         return TrainSummary(
             len(self.plan), self.final_loss, self.bad, self.out / "model", 0.0, already_finished=True
@@ -373,6 +393,7 @@ class Trainer:
     def finish(self, seconds: float) -> TrainSummary:
         self.gather_bad_records()
         model_dir = self.export()  # collective
+        self.restore_attention()
         if self.rank == 0:
             plot_loss_curve(self.log.path, self.out / "loss_curve.png")
             (self.out / "bad_records.txt").write_text(self.bad.report() + "\n")
