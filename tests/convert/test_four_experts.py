@@ -3,6 +3,7 @@ reference forward pass; the converted MoE model is a normal sphinx-x Mixtral mod
 
 import json
 
+import openai
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,9 +13,12 @@ from transformers import AutoModelForCausalLM
 
 from sphinx_x.cli import main
 from sphinx_x.convert.accessory import ConversionError, convert_accessory
+from sphinx_x.inference.chat import ChatSession
+from sphinx_x.inference.sampling import DecodingSettings
 from sphinx_x.loading import load_model
 
 from ..eval import fixtures
+from ..serve.conftest import data_url, running_server
 from .four_expert_reference import (
     LAYOUTS,
     MIXTRAL,
@@ -250,3 +254,23 @@ def test_a_training_step_trains_the_projectors_not_the_experts(converted_moe):
                  "language_model.model.layers.0.mlp.experts.gate_up_proj"):  # fmt: skip
         assert model.get_parameter(name).grad.abs().sum() > 0, name
     assert all(parameter.grad is None for parameter in model.vision_experts.parameters())
+
+
+def test_the_converted_moe_is_served_with_images(converted_moe):
+    """An image request through the OpenAI API gets the answer a local chat gives (four visual experts)."""
+    model, processor = load_model(converted_moe, device="cpu")
+    image = picture(70, 35)
+    settings = DecodingSettings(max_new_tokens=6, temperature=0)
+    alone = ChatSession(model, processor, image, settings).ask("What is it?")
+    with running_server(model, processor, name="sphinx-moe") as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
+        content = [
+            {"type": "text", "text": "What is it?"},
+            {"type": "image_url", "image_url": {"url": data_url(image)}},
+        ]
+        reply = client.chat.completions.create(
+            model="sphinx-moe", messages=[{"role": "user", "content": content}], max_tokens=6, temperature=0
+        )
+    expected = processor.encode([{"role": "user", "content": "What is it?"}], image, True)
+    assert reply.choices[0].message.content == alone
+    assert reply.usage.prompt_tokens_details.image_tokens == expected.num_visual > 0

@@ -38,6 +38,39 @@ def load_model_from(args):
     return load_model(args.model, **load_options(args))
 
 
+MiB = 1024 * 1024
+
+
+def add_limit_options(parser, heading: str):
+    """The limits `sphinx-x serve` and `sphinx-x web` share (what `limits_from` reads); returns the
+    group, for a command's own limits."""
+    limits = parser.add_argument_group(heading)
+    limits.add_argument("--max-running", type=int, default=16, help="requests answered together")
+    limits.add_argument(
+        "--max-queue", type=int, default=64, help="requests waiting beyond that; more are refused"
+    )
+    limits.add_argument("--max-tokens", type=int, default=1024, help="the most tokens an answer may have")
+    limits.add_argument("--max-image-mb", type=float, default=8, help="one image's encoded size")
+    limits.add_argument(
+        "--max-image-pixels", type=int, default=4096 * 4096, help="width x height, from the header"
+    )
+    limits.add_argument(
+        "--request-timeout", type=float, default=300, help="seconds for one request, queueing included"
+    )
+    return limits
+
+
+def limits_from(args, **more):
+    """`ServerLimits` from the options `add_limit_options` parsed, and a command's own (`more`)."""
+    from ..serve.limits import ServerLimits
+
+    return ServerLimits(
+        max_running=args.max_running, max_queue=args.max_queue, max_tokens=args.max_tokens,
+        max_image_bytes=int(args.max_image_mb * MiB), max_image_pixels=args.max_image_pixels,
+        request_timeout=args.request_timeout, **more,
+    )  # fmt: skip
+
+
 def add_listing_parser(actions, name: str, help: str, heading: str, rows: dict[str, str]):
     """A subcommand whose description lists a registry (metrics, converter kinds), one row each."""
     width = max(map(len, rows)) + 2

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_model_options, load_options
+from .common import MiB, add_limit_options, add_model_options, limits_from, load_options
 
 API_KEY_VARIABLE = "SPHINX_X_API_KEY"
-MiB = 1024 * 1024
 
 
 def add(commands) -> None:
@@ -19,22 +18,12 @@ def add(commands) -> None:
     serve.add_argument("--api-key", default=os.environ.get(API_KEY_VARIABLE),
                        help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_VARIABLE}, else none)")  # fmt: skip
     serve.add_argument("--served-model-name", help="the name clients send as `model` (default: the folder's)")
-    limits = serve.add_argument_group("limits (defaults are safe for a public port)")
-    limits.add_argument("--max-running", type=int, default=16, help="requests decoding together")
-    limits.add_argument(
-        "--max-queue", type=int, default=64, help="requests waiting beyond that; more get 429"
-    )
+    limits = add_limit_options(serve, "limits (defaults are safe for a public port)")
     limits.add_argument(
         "--max-prefill-tokens", type=int, default=2048, help="prompt tokens admitted per step"
     )
-    limits.add_argument("--max-tokens", type=int, default=1024, help="the most tokens a request may ask for")
     limits.add_argument("--max-body-mb", type=float, default=12, help="request body size")
-    limits.add_argument("--max-image-mb", type=float, default=8, help="one image's encoded size")
-    limits.add_argument(
-        "--max-image-pixels", type=int, default=4096 * 4096, help="width x height, from the header"
-    )
     limits.add_argument("--max-images", type=int, default=1, help="images per request")
-    limits.add_argument("--request-timeout", type=float, default=300, help="seconds, queueing included")
     media = serve.add_argument_group("images from URLs and files (both off by default)")
     media.add_argument("--allow-remote-host", action="append", default=[], metavar="HOST",
                        help="fetch http(s) images from this exact host (repeat for more)")  # fmt: skip
@@ -45,7 +34,6 @@ def add(commands) -> None:
 
 def run(args) -> int:
     from ..presets import PRESETS
-    from ..serve.limits import ServerLimits
     from ..serve.server import serve
 
     if args.model in PRESETS:
@@ -53,11 +41,9 @@ def run(args) -> int:
             f"note: {args.model} is freshly initialised and untrained; its answers are noise", file=sys.stderr
         )
 
-    limits = ServerLimits(
-        max_body_bytes=int(args.max_body_mb * MiB), max_image_bytes=int(args.max_image_mb * MiB),
-        max_image_pixels=args.max_image_pixels, max_images_per_request=args.max_images, max_tokens=args.max_tokens,
-        max_running=args.max_running, max_queue=args.max_queue, max_prefill_tokens=args.max_prefill_tokens,
-        request_timeout=args.request_timeout, allowed_remote_hosts=tuple(args.allow_remote_host),
+    limits = limits_from(
+        args, max_prefill_tokens=args.max_prefill_tokens, max_body_bytes=int(args.max_body_mb * MiB),
+        max_images_per_request=args.max_images, allowed_remote_hosts=tuple(args.allow_remote_host),
         remote_timeout=args.remote_timeout, allowed_media_dir=args.allowed_media_dir,
     )  # fmt: skip
     serve(args.model, limits, args.host, args.port, model_name=args.served_model_name, api_key=args.api_key,
