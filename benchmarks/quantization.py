@@ -10,9 +10,9 @@ at a time; peak RSS is that process's):
     prefill      the LLM over that prompt (779 visual tokens + the question), from its embeddings:
                  ours (`model.language_model`, as `model.forward` calls it) against transformers'
                  own `generate(inputs_embeds=..., max_new_tokens=1)` on the same LLM
-    decode       new tokens per second at batch 1 and 8 on a short text prompt: ours
-                 (`sphinx_x.generate`, KV cache) against transformers' `generate` on the same LLM,
-                 both greedy, EOS ignored; (tokens at N+1 new - tokens at 1 new) / time difference
+    decode       new tokens per second at batch 1 and 8 on a short text prompt, after the first token
+                 (prefill excluded): ours (the engine `sphinx_x.generate` runs, KV cache) against
+                 transformers' `generate` on the same LLM, both greedy, EOS ignored
 
 Ratios are printed against float32 (same process kind, same run) and ours against transformers'.
 
@@ -138,28 +138,51 @@ def measure_image_and_prefill(model, processor) -> dict:
 
 
 def measure_decode(model, processor, batch_size: int, new_tokens: int) -> dict:
-    from sphinx_x.inference.generate import DecodingSettings, generate
-
+    """Decode tokens/s after the first token, prefill excluded on both sides: ours steps the engine
+    (`sphinx_x.generate`'s loop) by hand, transformers' `generate` is timed by a streamer that sees
+    every token as it is made."""
     batch = processor([[{"role": "user", "content": DECODE_PROMPT}]] * batch_size).to(model.device)
-    tokenizer = NeverStops(processor.tokenizer)
+    ours_decode(model, processor, batch, 1)  # warm-up: first-call allocations
+    return {f"decode_b{batch_size}_tok_s": ours_decode(model, processor, batch, new_tokens),
+            f"decode_b{batch_size}_hf_tok_s": hf_decode(model, batch, new_tokens)}  # fmt: skip
 
-    def ours(count):
-        return timed(
-            lambda: generate(model, tokenizer, batch, DecodingSettings(count, temperature=0, stop_strings=()))
-        )
 
-    def theirs(count):
-        return timed(lambda: model.language_model.generate(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=count,
-            min_new_tokens=count, do_sample=False, pad_token_id=0))  # fmt: skip
+def ours_decode(model, processor, batch, new_tokens: int) -> float:
+    from sphinx_x.inference.engine import Engine
+    from sphinx_x.inference.generate import DecodingSettings, unbatch
 
-    ours(1)  # warm-up: first-call allocations
-    rows = {}
-    for name, run in (("ours", ours), ("hf", theirs)):
-        first, all_tokens = run(1), run(1 + new_tokens)
-        seconds = all_tokens - first  # on a loaded machine a short run can come out negative: not a rate
-        rows[name] = batch_size * new_tokens / seconds if seconds > 0 else float("nan")
-    return {f"decode_b{batch_size}_tok_s": rows["ours"], f"decode_b{batch_size}_hf_tok_s": rows["hf"]}
+    samples = unbatch(batch)
+    engine = Engine(model, NeverStops(processor.tokenizer), len(samples), 0, max_prefill_tokens=None)
+    settings = DecodingSettings(1 + new_tokens, temperature=0, stop_strings=())
+    for input_ids, image_inputs in samples:
+        engine.submit(input_ids, image_inputs, settings)
+    engine.step()  # admission and prefill: every request's first token
+    started = time.perf_counter()
+    while engine.scheduler.has_work():
+        engine.step()
+    return len(samples) * new_tokens / (time.perf_counter() - started)
+
+
+class TokenClock:
+    """A transformers streamer that notes when each step's tokens come out."""
+
+    def __init__(self):
+        self.times = []
+
+    def put(self, value):
+        self.times.append(time.perf_counter())
+
+    def end(self):
+        pass
+
+
+def hf_decode(model, batch, new_tokens: int) -> float:
+    clock = TokenClock()
+    model.language_model.generate(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=1 + new_tokens,
+        min_new_tokens=1 + new_tokens, do_sample=False, pad_token_id=0, streamer=clock)  # fmt: skip
+    steps = clock.times[-new_tokens - 1 :]  # the first token's put, then one per decoding step
+    return batch["input_ids"].shape[0] * new_tokens / (steps[-1] - steps[0])
 
 
 def measure_one(precision: str, settings: Settings) -> dict:
@@ -236,7 +259,7 @@ def main() -> None:
     parser.add_argument("--preset", default="sphinx-x-tiny")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), help="default: by device")
-    parser.add_argument("--decode-tokens", type=int, default=4, help="timed new tokens after the first")
+    parser.add_argument("--decode-tokens", type=int, default=8, help="timed new tokens after the first")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one precision, print JSON
     args = parser.parse_args()

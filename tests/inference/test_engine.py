@@ -76,6 +76,36 @@ def test_greedy_answer_is_the_same_alone_and_among_others(preset, toy_tokenizer)
     assert len(engine.cache) == 0  # everything finished and was dropped
 
 
+def test_prompts_admitted_together_share_one_prefill_pass_and_answer_as_alone(
+    toy_model, toy_tokenizer, prompts
+):
+    alone = [solo(toy_model, toy_tokenizer, request).token_ids for request in prompts]
+    engine = Engine(toy_model, toy_tokenizer)
+    passes = []
+    engine.llm.register_forward_pre_hook(lambda _m, _a, kwargs: passes.append(kwargs["inputs_embeds"].shape[1]),
+                                         with_kwargs=True)  # fmt: skip
+    handles = [engine.submit(*request, GREEDY) for request in prompts]
+    engine.step()  # every prompt admitted and prefilled
+    assert passes == [sum(len(ids) for ids, _ in prompts)]  # one pass over all four prompts
+    engine.run_until_done()
+    assert [handle.token_ids for handle in handles] == alone
+
+
+def test_prompts_past_the_pack_size_are_prefilled_in_several_passes(toy_model, toy_tokenizer, prompts,
+                                                                    monkeypatch):  # fmt: skip
+    from sphinx_x.inference import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "PREFILL_PACK_TOKENS", len(prompts[0][0]) + len(prompts[1][0]))
+    engine = Engine(toy_model, toy_tokenizer)
+    passes = []
+    engine.llm.register_forward_pre_hook(lambda _m, _a, kwargs: passes.append(kwargs["inputs_embeds"].shape[1]),
+                                         with_kwargs=True)  # fmt: skip
+    for request in prompts:
+        engine.submit(*request, GREEDY)
+    engine.step()
+    assert passes == [len(prompts[0][0]) + len(prompts[1][0]), len(prompts[2][0]), len(prompts[3][0])]
+
+
 def test_a_finished_request_leaves_the_cache_at_once(toy_model, toy_tokenizer, prompts):
     engine = Engine(toy_model, toy_tokenizer)
     short = engine.submit(*prompts[1], DecodingSettings(max_new_tokens=2, temperature=0, stop_strings=()))

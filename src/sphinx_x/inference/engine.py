@@ -4,8 +4,9 @@
     for text in handle: ...                                                  # text as it becomes final
     handle.cancel()                                                          # frees its slot at the next step
 
-Each step: drop cancelled requests -> admit waiting ones and prefill each (its image encoded now,
-once; its prompt in a pass of its own, whose KV entries then join the shared cache) -> one
+Each step: drop cancelled requests -> admit waiting ones and prefill them (each image encoded now,
+once; the prompts in passes of their own, short ones together, whose KV entries then join the
+shared cache) -> one
 forward pass over every running request's next token, packed in one row (`packed_cache.py`) ->
 one token per request from its own sampler -> stream its text, retire the finished (their cache
 entries go at once). Requests join and leave between steps; nothing is
@@ -40,6 +41,10 @@ __all__ = ["Engine", "RequestHandle", "Update", "QueueFullError", "ContextLength
 IMAGE_KEYS = ("views_skipped", "has_image")  # besides every `pixel_values_*`
 MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take an explicit 4-D mask
 TOKENS_PER_SECOND_WINDOW = 10.0  # seconds of history behind the tokens/s gauge
+# New prompts share a prefill pass up to this many tokens. A pass over a few tokens costs about a
+# full read of the weights; past some hundreds of tokens it is bound by compute, so larger packs
+# gain nothing while their mask (tokens x tokens) keeps growing.
+PREFILL_PACK_TOKENS = 1024
 
 
 class ContextLengthError(ValueError):
@@ -381,22 +386,33 @@ class Engine:
         return output.logits[0]
 
     def prefill(self, prefills: list[tuple[RunningRequest, torch.Tensor]]) -> list[torch.Tensor]:
-        """Each new prompt in a pass of its own (plain causal attention over its P tokens, not P x
-        every cached entry), its entries then joining the packed cache. Its next-token logits `[V]`."""
+        """The new prompts' passes, short ones packed together (`PREFILL_PACK_TOKENS`); their entries
+        then join the packed cache. Each prompt's next-token logits `[V]`, in `prefills` order."""
         rows = []
-        for request, embeds in prefills:
-            length = embeds.shape[1]
-            own = DynamicCache()
-            output = self.llm(
-                inputs_embeds=embeds,
-                position_ids=torch.arange(length, device=embeds.device)[None],
-                cache=own,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            self.cache.append(own, request.id, length)
-            rows.append(output.logits[0, -1])
+        for pack in prefill_packs(prefills, PREFILL_PACK_TOKENS):
+            rows += self.prefill_pack([request for request, _ in pack], [embeds for _, embeds in pack])
         return rows
+
+    def prefill_pack(self, requests: list[RunningRequest], embeds: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Prompts `[1, P_i, D]` in one pass over the cat of them: causal within each prompt and
+        nothing across (one prompt alone: plain causal attention, no mask), not P x every cached entry."""
+        device = embeds[0].device
+        lengths = torch.tensor([prompt.shape[1] for prompt in embeds], device=device)
+        owner = torch.repeat_interleave(
+            torch.tensor([request.id for request in requests], device=device), lengths
+        )
+        position = torch.cat([torch.arange(int(length), device=device) for length in lengths])
+        own = DynamicCache()
+        output = self.llm(
+            inputs_embeds=torch.cat(embeds, dim=1),
+            attention_mask=self.cache.prompt_mask(owner, position) if len(requests) > 1 else None,
+            position_ids=position[None],
+            cache=own,
+            use_cache=True,
+            logits_to_keep=lengths.cumsum(0) - 1,  # each prompt's last token
+        )
+        self.cache.append(own, owner, position)
+        return list(output.logits[0])
 
     def advance(self, requests: list[RunningRequest], logits: torch.Tensor) -> list[RunningRequest]:
         """Give each request its next token; returns the requests that finished."""
@@ -435,6 +451,20 @@ class Engine:
         except Exception:
             logger.exception("the listener of request %d failed; cancelling it", request.id)
             request.handle.cancel()
+
+
+def prefill_packs(prefills: list, limit: int) -> list[list]:
+    """Consecutive `(request, embeds)` pairs grouped while their tokens stay within `limit` (a longer
+    prompt goes alone)."""
+    packs, tokens = [], limit
+    for prefill in prefills:
+        length = prefill[1].shape[1]
+        if tokens + length > limit:
+            packs.append([])
+            tokens = 0
+        packs[-1].append(prefill)
+        tokens += length
+    return packs
 
 
 def record_token(handle: RequestHandle, token: int) -> None:

@@ -9,8 +9,9 @@ request's entries:
     keys:     a0 a1 a2 b0 b1 c0 c1 | a3 b2 c2       (cached | this step's queries: a, b, c decode)
     query b2: .  .  .  x  x  .  .  | .  x  .        same owner, position <= its own
 
-A new prompt is prefilled in a pass of its own (causal over its P tokens: P x P scores, where
-packing it into the row would cost P x every cached entry) and its entries are appended here.
+New prompts are prefilled in a pass of their own, without the cache (packing them into the decode
+row would cost P x every cached entry); several short ones share that pass, each seeing only itself
+(`prompt_mask`), and their entries are appended here.
 
 A request that finishes or is cancelled has its entries dropped at once (the cache is compacted),
 so the cache holds exactly the live requests' tokens and nothing is padded to the longest.
@@ -49,6 +50,13 @@ class PackedCache:
         visible)."""
         key_owner = torch.cat([self.owner, query_owner])
         key_position = torch.cat([self.position, query_position])
+        return self.mask(key_owner, key_position, query_owner, query_position)
+
+    def prompt_mask(self, owner: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """`[T]`, `[T]` of prompts prefilled together -> mask `[1, 1, T, T]`: each sees itself only."""
+        return self.mask(owner, position, owner, position)
+
+    def mask(self, key_owner, key_position, query_owner, query_position) -> torch.Tensor:
         visible = (key_owner[None, :] == query_owner[:, None]) & (
             key_position[None, :] <= query_position[:, None]
         )
@@ -59,14 +67,11 @@ class PackedCache:
         mask = torch.zeros(visible.shape, dtype=self.additive_dtype, device=self.device)
         return mask.masked_fill_(~visible, torch.finfo(self.additive_dtype).min)[None, None]
 
-    def append(self, kv: DynamicCache, owner: int, length: int) -> None:
-        """Add the entries of one request's prompt, computed in a pass of its own, at the end."""
+    def append(self, kv: DynamicCache, owner: torch.Tensor, position: torch.Tensor) -> None:
+        """Add the entries of prompts computed in a pass of their own (`[T]` owners and positions)."""
         for index, layer in enumerate(kv.layers):
             self.kv.update(layer.keys, layer.values, index)
-        self.commit(
-            torch.full((length,), owner, dtype=torch.long, device=self.device),
-            torch.arange(length, device=self.device),
-        )
+        self.commit(owner, position)
 
     def commit(self, query_owner: torch.Tensor, query_position: torch.Tensor) -> None:
         """Record the entries the forward pass just appended to `kv` (one per query)."""
