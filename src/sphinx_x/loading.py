@@ -132,8 +132,9 @@ def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device | None =
 def fastest_dtype(device: torch.device) -> torch.dtype:
     """The dtype SPHINX-X runs fastest in on `device`, as benchmarks/quantization.py measures it:
     bfloat16 on GPUs that have it (float16 on older ones) and on CPUs with native bfloat16 (AVX512-BF16
-    or AMX); float32 on other CPUs, where eager bfloat16 is emulated and slower (2x to 6x on the
-    AVX2-only reference machine, benchmarks/README.md)."""
+    or AMX); float32 on other CPUs, where eager bfloat16 is emulated: on the AVX2-only reference
+    machine it encoded images 7.5x and prefilled 5x slower than float32, though it decoded 1.8x
+    faster (half the bytes to read), benchmarks/README.md."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
