@@ -90,6 +90,26 @@ def test_bad_questions_are_messages(chat, tall_image):
     assert conversation.turns == []
 
 
+def test_a_full_queue_is_a_busy_message_and_loses_no_conversation(toy, tall_image):
+    chat = make_chat(toy, ServerLimits(max_tokens=8, max_running=1, max_queue=0))  # engine not started
+    conversation = chat.open_image(tall_image)
+    chat.engine.submit(
+        *chat.prepare(conversation, "First?", Sampling(max_tokens=8))[1:]
+    )  # takes the one slot
+    with pytest.raises(WebError, match=r"^The server is busy \(.*\); try again in a moment\.$"):
+        next(chat.ask(conversation, "Second?", Sampling(max_tokens=8)))
+    assert conversation.turns == []
+
+
+def test_an_answer_past_the_timeout_is_stopped_with_a_message(toy, tall_image):
+    chat = make_chat(toy, ServerLimits(max_tokens=8, request_timeout=0.05))  # engine not started: no answer
+    conversation = chat.open_image(tall_image)
+    with pytest.raises(WebError, match=r"^The answer took longer than 0\.05 s and was stopped\.$"):
+        next(chat.ask(conversation, "Anyone there?", Sampling(max_tokens=8)))
+    assert conversation.turns == []
+    assert chat.engine.scheduler.take_cancelled()  # the request was cancelled, its slot freed
+
+
 def test_the_task_prompts_are_the_releases():
     assert set(TASK_PROMPTS) == {"Describe", "Ground a phrase", "Detect all", "Read the text",
                                  "Text in a region", "Set-of-Mark"}  # fmt: skip
