@@ -159,7 +159,7 @@ class Trainer:
         self.lr = config.optim.lr = config.optim.lr or (MOE_LR if routes_tokens(model) else DEFAULT_LR)
         self.aux_loss_weight = config.optim.aux_loss_weight = self.build_aux_loss_weight()
         self.placeholder = self.build_placeholder_batch()
-        self.dense_attention = self.build_packed_attention()
+        self.llm_attention = self.build_packed_attention()  # the LLM's own, restored after training
         self.parallelize()
         self.optimizer = build_optimizer(self.model, self.lr, config.optim.betas, config.optim.weight_decay)
         self.scheduler = build_scheduler(self.optimizer, len(self.plan), config.optim.warmup_fraction)
@@ -245,8 +245,8 @@ class Trainer:
 
     def restore_attention(self) -> None:
         """After training: the model answers through the serving engine's masks, as loaded."""
-        if self.dense_attention is not None:
-            self.model.language_model.set_attn_implementation(self.dense_attention)
+        if self.llm_attention is not None:
+            self.model.language_model.set_attn_implementation(self.llm_attention)
 
     def parallelize(self) -> None:
         """In torchtitan's order: activation checkpointing, compile, FSDP2 (see `train/parallelize.py`)."""
