@@ -29,6 +29,26 @@ def test_corpus_covers_every_domain_with_skip_tokens(tmp_path):
     assert len(words) == 2 and all(0 <= v <= 1 for _, box in words for v in box)  # word boxes from the PDF
 
 
+def test_corpus_is_the_same_whatever_the_number_of_workers(tmp_path, monkeypatch):
+    import sphinx_x.demo.corpus as corpus
+
+    monkeypatch.setattr(corpus, "CHUNK", 4)  # several jobs per task
+    counts = {"rec": 9, "ocr_read": 5, "language": 6}
+    folders = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(corpus.os, "cpu_count", lambda cores=cores: cores)
+        folders[cores] = tmp_path / f"cores-{cores}"
+        write_corpus(folders[cores], counts, seed=5, turns=2)
+    files = sorted(p.relative_to(folders[1]) for p in folders[1].rglob("*") if p.is_file())
+    assert len(files) == 3 + 1 + 9 + 5  # three domains, the mixture, one image per image sample
+    assert files == sorted(p.relative_to(folders[2]) for p in folders[2].rglob("*") if p.is_file())
+    for name in files:
+        assert (folders[1] / name).read_bytes() == (folders[2] / name).read_bytes(), name
+    records = [json.loads(line) for line in (folders[1] / "vision.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [f"rec-{i}" for i in range(9)]
+    assert len({json.dumps(r["conversations"]) for r in records}) == 9  # each job its own random stream
+
+
 def test_demo_tokenizer_learns_the_template_text_the_model_reads(tmp_path):
     write_corpus(tmp_path, {"count": 20, "language": 20}, seed=0, turns=2)
     texts = corpus_texts(tmp_path)

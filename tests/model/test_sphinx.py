@@ -66,6 +66,29 @@ def test_loss_only_counts_supervised_tokens(toy_model, toy_processor, mixed_batc
         assert not torch.isclose(toy_model(**(batch | {"labels": relabelled})).loss, output.loss)
 
 
+def test_loss_only_runs_the_lm_head_where_the_loss_reads_and_changes_nothing_else(
+    toy_model, toy_processor, mixed_batch_inputs
+):
+    conversations, images = mixed_batch_inputs
+    batch = toy_processor(conversations, images, add_generation_prompt=False, padding_side="right")
+    results = []
+    for loss_only in (False, True):
+        toy_model.zero_grad()
+        output = toy_model(**batch, loss_only=loss_only)
+        output.loss.backward()
+        grads = {n: p.grad.clone() for n, p in toy_model.named_parameters() if p.grad is not None}
+        results.append((output, grads))
+    (full, full_grads), (only, only_grads) = results
+    torch.testing.assert_close(only.loss, full.loss)
+    assert only.supervised_tokens == full.supervised_tokens
+    predicting = (batch["labels"][:, 1:] != IGNORE_INDEX).any(dim=0)
+    assert only.logits.shape[1] == predicting.sum() < full.logits.shape[1] / 2
+    torch.testing.assert_close(only.logits, full.logits[:, :-1][:, predicting])
+    assert only_grads.keys() == full_grads.keys() and "language_model.lm_head.weight" in only_grads
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(only_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_mismatched_visual_token_count_names_both_counts(toy_model, toy_processor, mixed_batch_inputs):
     conversations, images = mixed_batch_inputs
     batch = toy_processor(conversations[:1], images[:1], add_generation_prompt=False)

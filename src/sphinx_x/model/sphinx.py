@@ -101,6 +101,7 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         cache: Cache | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        loss_only: bool = False,
         **inputs,
     ) -> SphinxXOutput:
         """One pass over a batch, prefill or training.
@@ -112,6 +113,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
             row per sample (S = B, or more when rows are packed: samples in row order).
         has_image: `[S]`, False for text-only samples (their `views_skipped` row is ignored).
         labels: `[B, T]`, `IGNORE_INDEX` everywhere but the supervised tokens.
+        loss_only: with `labels`, the LM head runs only where some row predicts a supervised token
+            (training: most positions are prompt and visual tokens); `logits` are then `[B, K, V]`
+            for those K positions.
         position_ids: `[B, T]`; for packed rows (see `sphinx_x.train.packing`) they restart at 0 on
             every sample and `attention_mask` is None: the LLM then attends within each sample only.
         The other keyword arguments go to the LLM (e.g. `output_router_logits=True` for Mixtral).
@@ -120,6 +124,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
         if position_ids is None:
             position_ids = positions_after(cache, attention_mask, input_ids)
         inputs_embeds = self.embed_inputs(input_ids, pixel_values, views_skipped, has_image)
+        predicting = supervised_positions(labels) if loss_only and labels is not None else None
+        if predicting is not None:
+            logits_to_keep = predicting
         output = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -129,7 +136,9 @@ class SphinxXForConditionalGeneration(SphinxXPreTrainedModel, GenerationMixin):
             logits_to_keep=logits_to_keep,
             **llm_kwargs,
         )
-        loss, supervised = (None, None) if labels is None else supervised_loss(output.logits, labels)
+        loss, supervised = (
+            (None, None) if labels is None else supervised_loss(output.logits, labels, predicting)
+        )
         return SphinxXOutput(
             loss=loss,
             logits=output.logits,
@@ -296,11 +305,20 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.LongTensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
-def supervised_loss(logits: torch.Tensor, labels: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean next-token cross-entropy over supervised positions, and their number."""
-    targets = labels[:, 1:]
+def supervised_positions(labels: torch.LongTensor) -> torch.LongTensor:
+    """The positions (of any row) whose next token is supervised: the only logits the loss reads."""
+    return (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().flatten()
+
+
+def supervised_loss(
+    logits: torch.Tensor, labels: torch.LongTensor, positions: torch.LongTensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean next-token cross-entropy over supervised positions, and their number. `positions`:
+    the sequence positions `logits` were computed at (`supervised_positions`); None: all of them."""
+    targets = labels[:, 1:] if positions is None else labels[:, positions + 1]
+    predictions = logits[:, :-1] if positions is None else logits
     supervised = (targets != IGNORE_INDEX).sum()
     loss = F.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        predictions.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
     )
     return loss / supervised.clamp(min=1), supervised

@@ -3,8 +3,10 @@
 The toy tokenizer behaves like the family's SentencePiece tokenizers where it matters to us: a
 "▁" word-boundary marker that it also puts in front of every encoded piece of text, BOS `<s>`,
 EOS `</s>`, and a decoder that drops the leading space again. Unlike LLaMA's, it keeps numbers
-whole: a box coordinate such as "0.35," is then one token, which the demo learns faster than
-digit by digit within its CPU budget (measured; see the README).
+whole and on their own: every box coordinate ("0.35") is one and the same token wherever it stands
+in a box, its brackets, commas and spaces are tokens of their own, so the demo learns a coordinate
+as one choice of 101 (with plain BPE merges, "[0.35," "0.35," and "0.35]" were three tokens, or
+digits when the vocabulary had no room: measured in docs/demo.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from .conversation import RELEASE_SYSTEM
@@ -36,7 +38,13 @@ TOY_CORPUS = [
 def train_toy_tokenizer(corpus: Iterable[str] = TOY_CORPUS, vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """A BPE tokenizer over every printable ASCII character plus merges learned from `corpus`."""
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False),
+        # Words start at their "▁" (as SentencePiece's do); a space before a number stays behind,
+        pre_tokenizers.Split(Regex(r"▁(?!\d)"), behavior="merged_with_next"),
+        # and a number is a piece of its own: "▁[0.07,▁0.35]" -> "▁[" "0.07" ",▁" "0.35" "]".
+        pre_tokenizers.Split(Regex(r"\d+(?:\.\d+)?"), behavior="isolated"),
+    ])  # fmt: skip
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -56,7 +56,7 @@ def train_step(model, optimizer, scheduler, micro_batches: list[dict], grad_clip
     router = {"output_router_logits": True} if routes_tokens(model) else {}
     for batch in micro_batches:
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype != torch.float32):
-            output = model(**batch, **router)
+            output = model(**batch, **router, loss_only=True)  # logits only where the loss reads them
         token_loss = output.loss * output.supervised_tokens / max(supervised, 1)  # this micro-batch's share
         aux = (
             output.aux_loss / len(micro_batches) / world_size
