@@ -44,10 +44,14 @@ def segment_attention(module, query, key, value, attention_mask, position_ids=No
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     rows = []
     for row, row_spans in enumerate(spans):
+        # split, not slices: its backward is one concatenation, where each slice's would fill a
+        # zero tensor of the whole row.
+        lengths = [end - start for start, end in row_spans]
+        samples = zip(
+            *(tensor[row : row + 1].split(lengths, dim=2) for tensor in (query, key, value)), strict=True
+        )
         rows.append(torch.cat([
-            sdpa_attention_forward(module, query[row : row + 1, :, start:end], key[row : row + 1, :, start:end],
-                                   value[row : row + 1, :, start:end], None, is_causal=True, **kwargs)[0]
-            for start, end in row_spans
+            sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0] for q, k, v in samples
         ], dim=1))  # fmt: skip
     return torch.cat(rows, dim=0), None
 
