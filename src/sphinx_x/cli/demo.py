@@ -22,7 +22,7 @@ def add(commands) -> None:
     size.add_argument(
         "--long",
         action="store_true",
-        help="4 epochs of the one-stage training instead of 2.7 (about 11 minutes on 2 CPU cores)",
+        help="4 epochs of the one-stage training instead of 2.55 (about 11 minutes on 2 CPU cores)",
     )
     demo.add_argument("--from-scratch", action="store_true",
                       help="pre-train the toy experts first (as `demo pretrain-experts` made the shipped ones) instead of loading them")  # fmt: skip

@@ -61,7 +61,7 @@ class DemoSettings:
 
 # The default's budget goes to the one-stage training (the experts arrive pre-trained): see
 # docs/demo.md for what each setting measured.
-FULL = DemoSettings(train_per_task=500, eval_per_task=100, epochs=2.7, turns=4)
+FULL = DemoSettings(train_per_task=500, eval_per_task=100, epochs=2.55, turns=4)
 QUICK = DemoSettings(train_per_task=30, eval_per_task=4, epochs=5, turns=3,
                      pretraining=PretrainSettings(steps=60, images=256))  # fmt: skip
 LONG = dataclasses.replace(FULL, epochs=4)
