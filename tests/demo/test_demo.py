@@ -103,10 +103,21 @@ def test_demo_flags_pick_their_settings(tmp_path, monkeypatch):
 
 
 def test_from_scratch_makes_the_experts_and_records_how(tmp_path):
+    import torch
+
     from sphinx_x.demo.shipped_experts import MANIFEST, PretrainSettings, pretrain_and_save
 
     config = demo_run.demo_model_config(vocab_size=64)
-    manifest = pretrain_and_save(tmp_path, config, PretrainSettings(steps=4, images=16, batch=4))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        manifest = pretrain_and_save(
+            tmp_path, config, PretrainSettings(steps=4, images=16, batch=4, threads=1)
+        )
+        # Pre-training runs on the shipped file's thread count; the one-stage training after it on all again.
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     saved = json.loads((tmp_path / MANIFEST).read_text())
     assert (
         saved == manifest

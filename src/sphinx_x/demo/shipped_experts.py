@@ -57,14 +57,18 @@ def pretrain_and_save(
     the manifest written beside them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
     if torch.device(device).type == "cpu":
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    experts = MixtureOfVisualExperts(config.visual_experts)
-    started = time.perf_counter()
-    losses, heads = pretrain_experts(experts, config, settings.images, settings.steps, settings.batch,
-                                     settings.seed, settings.lr, device)  # fmt: skip
-    seconds = time.perf_counter() - started
+        torch.set_num_threads(settings.threads)  # the shipped file's thread count: the same float sums
+    try:
+        torch.manual_seed(settings.seed)
+        experts = MixtureOfVisualExperts(config.visual_experts)
+        started = time.perf_counter()
+        losses, heads = pretrain_experts(experts, config, settings.images, settings.steps, settings.batch,
+                                         settings.seed, settings.lr, device)  # fmt: skip
+        seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)  # what runs next (the demo's one-stage training) has every core again
     probes = probe_accuracy(experts, heads, config)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in experts.state_dict().items()}
     save_file(state, out / WEIGHTS)
