@@ -254,9 +254,8 @@ def make_sample(rng: random.Random, task: str, images: Path, name: str, turns: i
     return {"id": name, "image": f"{name}.png", "task": task, "conversations": conversation}
 
 
-CHUNK = (
-    250  # samples per job: each job has its own random stream, so the corpus is the same for any worker count
-)
+# Samples per job: each job has a random stream of its own, so the corpus is the same for any worker count.
+CHUNK = 250
 
 
 def write_corpus(folder: Path, samples_per_task: dict[str, int], seed: int, turns: int = 1) -> Path:
@@ -274,7 +273,7 @@ def write_corpus(folder: Path, samples_per_task: dict[str, int], seed: int, turn
     else:
         chunks = [make_samples(*job) for job in jobs]
     by_domain: dict[str, list[dict]] = {}
-    for (_, task, *_rest), records in zip(jobs, chunks, strict=True):
+    for (_seed, task, *_), records in zip(jobs, chunks, strict=True):
         domain = SHAPE_TASKS.get(task) or OCR_TASKS.get(task) or "language"
         by_domain.setdefault(domain, []).extend(records)
     lines = ["sources:"]
